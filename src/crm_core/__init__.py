@@ -1,0 +1,70 @@
+"""crm_core: the CRM's domain — funnels, contacts, leads, deals, activities — and its ports."""
+
+from crm_core.activity import Activity, ActivityType, Links
+from crm_core.contact import Contact
+from crm_core.deal import Deal
+from crm_core.errors import (
+    Conflict,
+    DomainError,
+    InvalidValue,
+    NotFound,
+    PermissionDenied,
+    ProviderFailed,
+    ProviderTimedOut,
+    ValidationFailed,
+)
+from crm_core.funnel import DEFAULT_STAGES, Funnel, Stage, StageSpec
+from crm_core.history import StageTransition
+from crm_core.lead import Lead, LeadStatus
+from crm_core.messaging import ChatType, Message, MessageStatus, MessageType, MessagingAccount
+from crm_core.services.activities import ActivityUseCases
+from crm_core.services.contacts import ContactUseCases
+from crm_core.services.funnels import FunnelUseCases
+from crm_core.services.pipeline import DealUseCases, LeadUseCases
+from crm_core.services.tenancy import AccessUseCases
+from crm_core.tenancy import Actor, ApiToken, Branch, Company, Role, User
+from crm_core.values import Color, Money, PhoneNumber, Probability
+
+__all__ = [
+    "DEFAULT_STAGES",
+    "AccessUseCases",
+    "Activity",
+    "ActivityType",
+    "ActivityUseCases",
+    "Actor",
+    "ApiToken",
+    "Branch",
+    "ChatType",
+    "Color",
+    "Company",
+    "Conflict",
+    "Contact",
+    "ContactUseCases",
+    "Deal",
+    "DealUseCases",
+    "DomainError",
+    "Funnel",
+    "FunnelUseCases",
+    "InvalidValue",
+    "Lead",
+    "LeadStatus",
+    "LeadUseCases",
+    "Links",
+    "Message",
+    "MessageStatus",
+    "MessageType",
+    "MessagingAccount",
+    "Money",
+    "NotFound",
+    "PermissionDenied",
+    "PhoneNumber",
+    "Probability",
+    "ProviderFailed",
+    "ProviderTimedOut",
+    "Role",
+    "Stage",
+    "StageSpec",
+    "StageTransition",
+    "User",
+    "ValidationFailed",
+]

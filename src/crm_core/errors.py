@@ -1,0 +1,80 @@
+"""The domain's errors: the one vocabulary the adapters translate (HTTP maps it in one table)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidValue(DomainError, ValueError):
+    """A value object refused its input (the caller knows which field it was)."""
+
+
+class ValidationFailed(DomainError):
+    """Input that breaks a rule, with messages per dotted field path."""
+
+    def __init__(self, errors: Mapping[str, list[str]]) -> None:
+        self.errors = {field: list(messages) for field, messages in errors.items()}
+        super().__init__(
+            "; ".join(f"{field}: {messages[0]}" for field, messages in self.errors.items())
+        )
+
+    @classmethod
+    def on(cls, field: str, message: str) -> ValidationFailed:
+        return cls({field: [message]})
+
+
+class NotFound(DomainError):
+    """The object does not exist in the caller's company (its existence is never revealed)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"{kind} not found.")
+        self.kind = kind
+
+
+class Conflict(DomainError):
+    """A domain rule refuses the change; `detail` says which rule."""
+
+
+class PermissionDenied(DomainError):
+    """The caller is known but their role does not allow the action."""
+
+
+class ProviderFailed(DomainError):
+    """The messaging provider refused or could not be reached."""
+
+
+class ProviderTimedOut(ProviderFailed):
+    """The messaging provider did not answer in time."""
+
+
+class FieldErrors:
+    """Collects the errors of several fields so that one answer names them all."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, list[str]] = {}
+
+    @contextmanager
+    def field(self, name: str) -> Iterator[None]:
+        try:
+            yield
+        except InvalidValue as error:
+            self.add(name, error.detail)
+        except ValidationFailed as error:
+            for sub, messages in error.errors.items():
+                self.errors.setdefault(sub, []).extend(messages)
+
+    def add(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(message)
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ValidationFailed(self.errors)

@@ -1,0 +1,315 @@
+"""The ports: what the domain needs from the outside world, as small Protocols."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+import attrs
+
+from crm_core.activity import Activity
+from crm_core.contact import Contact
+from crm_core.deal import Deal
+from crm_core.funnel import Funnel
+from crm_core.lead import Lead
+from crm_core.messaging import ChatType, Message, MessagingAccount
+from crm_core.tenancy import ApiToken, Branch, Company, User
+from crm_core.values import (
+    AccountId,
+    ActivityId,
+    BranchId,
+    CompanyId,
+    ContactId,
+    DealId,
+    FunnelId,
+    LeadId,
+    MessageId,
+    PhoneNumber,
+    StageId,
+    UserId,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+class SecretBox(Protocol):
+    """Encrypts provider API keys at rest."""
+
+    def encrypt(self, plain: str) -> str: ...
+
+    def decrypt(self, token: str) -> str: ...
+
+
+class CompanyRepository(Protocol):
+    def get(self, company_id: CompanyId) -> Company: ...
+
+    def by_name(self, name: str) -> Company | None: ...
+
+    def save(self, company: Company) -> None: ...
+
+    def any(self) -> bool: ...
+
+
+class UserRepository(Protocol):
+    def get(self, company_id: CompanyId, user_id: UserId) -> User: ...
+
+    def by_email(self, email: str) -> User | None:
+        """Login looks a user up before it knows the company; e-mails are unique."""
+        ...
+
+    def find(self, user_id: UserId) -> User | None:
+        """The user a token names, before the company is known."""
+        ...
+
+    def save(self, user: User) -> None: ...
+
+
+class TokenRepository(Protocol):
+    def by_hash(self, token_hash: str) -> ApiToken | None: ...
+
+    def save(self, token: ApiToken) -> None: ...
+
+
+class BranchRepository(Protocol):
+    def get(self, company_id: CompanyId, branch_id: BranchId) -> Branch: ...
+
+    def save(self, branch: Branch) -> None: ...
+
+    def delete(self, branch: Branch) -> None: ...
+
+
+class FunnelRepository(Protocol):
+    def get(self, company_id: CompanyId, funnel_id: FunnelId) -> Funnel: ...
+
+    def with_stage(self, company_id: CompanyId, stage_id: StageId) -> Funnel: ...
+
+    def save(self, funnel: Funnel) -> None: ...
+
+    def delete(self, funnel: Funnel) -> None: ...
+
+
+class ContactRepository(Protocol):
+    def get(self, company_id: CompanyId, contact_id: ContactId) -> Contact: ...
+
+    def with_phone(self, company_id: CompanyId, phone: PhoneNumber) -> list[Contact]:
+        """Contacts whose phone, whatsapp or phone_secondary is exactly `phone`, oldest first."""
+        ...
+
+    def with_handle(self, company_id: CompanyId, chat_type: ChatType, handle: str) -> list[Contact]:
+        ...
+
+    def save(self, contact: Contact) -> None: ...
+
+    def delete(self, contact: Contact) -> None: ...
+
+
+class LeadRepository(Protocol):
+    def get(self, company_id: CompanyId, lead_id: LeadId) -> Lead: ...
+
+    def open_for_contact(self, company_id: CompanyId, contact_id: ContactId) -> Lead | None: ...
+
+    def save(self, lead: Lead) -> None: ...
+
+    def delete(self, lead: Lead) -> None: ...
+
+
+class DealRepository(Protocol):
+    def get(self, company_id: CompanyId, deal_id: DealId) -> Deal: ...
+
+    def save(self, deal: Deal) -> None: ...
+
+    def delete(self, deal: Deal) -> None: ...
+
+
+class ActivityRepository(Protocol):
+    def get(self, company_id: CompanyId, activity_id: ActivityId) -> Activity: ...
+
+    def save(self, activity: Activity) -> None: ...
+
+    def delete(self, activity: Activity) -> None: ...
+
+
+class AccountRepository(Protocol):
+    def get(self, company_id: CompanyId, account_id: AccountId) -> MessagingAccount: ...
+
+    def save(self, account: MessagingAccount) -> None: ...
+
+    def delete(self, account: MessagingAccount) -> None: ...
+
+
+class MessageRepository(Protocol):
+    def get(self, company_id: CompanyId, message_id: MessageId) -> Message: ...
+
+    def by_provider_id(
+        self, company_id: CompanyId, account_id: AccountId, provider_message_id: str
+    ) -> Message | None: ...
+
+    def save(self, message: Message) -> None: ...
+
+
+class Occupancy(Protocol):
+    """Whether anything stands in a funnel or stage (the guard of deletes and flag changes)."""
+
+    def funnel_is_occupied(self, company_id: CompanyId, funnel_id: FunnelId) -> bool: ...
+
+    def stage_is_occupied(self, company_id: CompanyId, stage_id: StageId) -> bool: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: rolled back on leaving the block unless `commit()` was called."""
+
+    companies: CompanyRepository
+    users: UserRepository
+    tokens: TokenRepository
+    branches: BranchRepository
+    funnels: FunnelRepository
+    contacts: ContactRepository
+    leads: LeadRepository
+    deals: DealRepository
+    activities: ActivityRepository
+    accounts: AccountRepository
+    messages: MessageRepository
+    occupancy: Occupancy
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+# --- the read side: lists, details and statistics as plain rows --------------------------
+
+
+class Resource(enum.StrEnum):
+    FUNNELS = "funnels"
+    STAGES = "funnel-stages"
+    CONTACTS = "contacts"
+    LEADS = "leads"
+    DEALS = "deals"
+    ACTIVITIES = "activities"
+    USERS = "users"
+    BRANCHES = "branches"
+    ACCOUNTS = "wazzupp-accounts"
+    MESSAGES = "wazzupp-messages"
+
+
+Row = Mapping[str, Any]
+
+
+@attrs.frozen
+class ListQuery:
+    """A validated list request: filters by name, search text, ordering and the page."""
+
+    filters: Mapping[str, Any] = attrs.field(factory=dict)
+    search: str | None = None
+    ordering: Sequence[tuple[str, bool]] = ()  # (field, descending)
+    page: int = 1
+    page_size: int = 50
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.page_size
+
+
+@attrs.frozen
+class Page:
+    count: int
+    rows: Sequence[Row]
+
+
+@attrs.frozen
+class StatisticsFilter:
+    created_after: date | None = None
+    created_before: date | None = None
+    owner_id: UserId | None = None
+
+
+class ReadModel(Protocol):
+    def list(self, resource: Resource, company_id: CompanyId, query: ListQuery) -> Page: ...
+
+    def detail(self, resource: Resource, company_id: CompanyId, object_id: object) -> Row:
+        """One row as the list shows it; raises NotFound outside the company."""
+        ...
+
+    def funnel_statistics(
+        self, company_id: CompanyId, funnel_id: FunnelId, period: StatisticsFilter
+    ) -> Row: ...
+
+    def contact_timeline(
+        self, company_id: CompanyId, contact_id: ContactId, page: int, page_size: int
+    ) -> Page: ...
+
+
+# --- the messaging provider ----------------------------------------------------------------
+
+
+@attrs.frozen
+class Channel:
+    channel_id: str
+    chat_type: str
+    plain_id: str
+    state: str
+    raw: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class OutgoingMessage:
+    crm_message_id: str
+    channel_id: str
+    chat_type: ChatType
+    chat_id: str | None = None
+    phone: str | None = None
+    username: str | None = None
+    text: str | None = None
+    content_uri: str | None = None
+
+
+@attrs.frozen
+class ProviderConnection:
+    api_url: str
+    api_key: str
+
+
+class MessagingGateway(Protocol):
+    """A messaging provider (Wazzup is the first adapter)."""
+
+    def channels(self, connection: ProviderConnection) -> list[Channel]: ...
+
+    def send(self, connection: ProviderConnection, message: OutgoingMessage) -> str:
+        """Returns the provider's message id; raises ProviderFailed / ProviderTimedOut."""
+        ...
+
+    def register_webhook(self, connection: ProviderConnection, url: str) -> bool:
+        """Subscribes `url` and confirms it stuck; False when another URL is registered."""
+        ...
+
+    def push_users(self, connection: ProviderConnection, users: Sequence[Row]) -> int: ...
+
+    def push_contacts(self, connection: ProviderConnection, contacts: Sequence[Row]) -> int: ...
+
+    def push_pipelines(self, connection: ProviderConnection, pipelines: Sequence[Row]) -> int: ...
+
+    def push_deals(self, connection: ProviderConnection, deals: Sequence[Row]) -> int: ...
+
+    def chat_window(
+        self, connection: ProviderConnection, user: Row, contact: Row | None
+    ) -> str: ...

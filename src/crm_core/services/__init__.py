@@ -1,0 +1,1 @@
+"""Use cases: each one unit-of-work transaction, taking primitives and ports."""

@@ -1,0 +1,166 @@
+"""Value objects: money, probability, phone numbers, colours, e-mail and the typed ids."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import NewType
+
+import attrs
+import phonenumbers
+
+from crm_core.errors import InvalidValue
+
+CompanyId = NewType("CompanyId", uuid.UUID)
+UserId = NewType("UserId", uuid.UUID)
+BranchId = NewType("BranchId", uuid.UUID)
+FunnelId = NewType("FunnelId", uuid.UUID)
+StageId = NewType("StageId", uuid.UUID)
+ContactId = NewType("ContactId", uuid.UUID)
+LeadId = NewType("LeadId", uuid.UUID)
+DealId = NewType("DealId", uuid.UUID)
+ActivityId = NewType("ActivityId", uuid.UUID)
+AccountId = NewType("AccountId", uuid.UUID)
+MessageId = NewType("MessageId", uuid.UUID)
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+_CENT = Decimal("0.01")
+_MAX_DIGITS = 12
+
+
+@attrs.frozen(order=True)
+class Money:
+    """A non-negative amount with exactly two decimal places and at most twelve digits."""
+
+    amount: Decimal
+
+    def __attrs_post_init__(self) -> None:
+        if not self.amount.is_finite():
+            raise InvalidValue("Must be a finite number.")
+        if self.amount < 0:
+            raise InvalidValue("Must not be negative.")
+        exponent = self.amount.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -2 and self.amount != self.amount.quantize(
+            _CENT
+        ):
+            raise InvalidValue("Must have at most 2 decimal places.")
+        quantized = self.amount.quantize(_CENT)
+        if len(quantized.as_tuple().digits) > _MAX_DIGITS:
+            raise InvalidValue(f"Must have at most {_MAX_DIGITS} digits.")
+        object.__setattr__(self, "amount", quantized)
+
+    @classmethod
+    def zero(cls) -> Money:
+        return cls(Decimal(0))
+
+    @classmethod
+    def parse(cls, value: object) -> Money:
+        """Money from a JSON number, a decimal string or a Decimal; floats keep their text."""
+        if isinstance(value, Money):
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+            raise InvalidValue("Must be a number or a decimal string.")
+        text = repr(value) if isinstance(value, float) else str(value).strip()
+        try:
+            return cls(Decimal(text))
+        except InvalidOperation:
+            raise InvalidValue("Must be a number or a decimal string.") from None
+
+    def __add__(self, other: Money) -> Money:
+        return Money(self.amount + other.amount)
+
+    def __str__(self) -> str:
+        return f"{self.amount:.2f}"
+
+
+@attrs.frozen(order=True)
+class Probability:
+    """A whole percentage from 0 to 100."""
+
+    percent: int = attrs.field()
+
+    @percent.validator
+    def _check(self, _: attrs.Attribute[int], value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidValue("Must be an integer.")
+        if not 0 <= value <= 100:
+            raise InvalidValue("Must be between 0 and 100.")
+
+    def __int__(self) -> int:
+        return self.percent
+
+
+@attrs.frozen
+class PhoneNumber:
+    """A phone number in E.164 (`+79991234567`), whatever form it was written in."""
+
+    e164: str
+
+    @classmethod
+    def parse(cls, text: str, default_region: str = "RU") -> PhoneNumber:
+        cleaned = text.strip()
+        if not cleaned:
+            raise InvalidValue("Enter a phone number.")
+        try:
+            parsed = phonenumbers.parse(cleaned, default_region)
+        except phonenumbers.NumberParseException:
+            raise InvalidValue("Not a phone number.") from None
+        if not phonenumbers.is_possible_number(parsed) or not phonenumbers.is_valid_number(
+            parsed
+        ):
+            raise InvalidValue("Not a valid phone number.")
+        return cls(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+    @property
+    def digits(self) -> str:
+        return self.e164[1:]
+
+    def __str__(self) -> str:
+        return self.e164
+
+
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+@attrs.frozen
+class Color:
+    """An `#rrggbb` colour, kept lower-case."""
+
+    hex: str
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.hex, str) or not _COLOR.match(self.hex):
+            raise InvalidValue("Must be a colour in the form #RRGGBB.")
+        object.__setattr__(self, "hex", self.hex.lower())
+
+    def __str__(self) -> str:
+        return self.hex
+
+
+DEFAULT_STAGE_COLOR = Color("#3498db")
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normalize_email(text: str) -> str:
+    """A syntactically valid address, lower-cased so that sign-in ignores case."""
+    cleaned = text.strip().lower()
+    if len(cleaned) > 254 or not _EMAIL.match(cleaned):
+        raise InvalidValue("Enter a valid email address.")
+    return cleaned
+
+
+_HANDLE = re.compile(r"^[A-Za-z0-9._]{1,30}$")
+
+
+def normalize_instagram(text: str) -> str:
+    """An Instagram username, stored without `@`."""
+    handle = text.strip().removeprefix("@")
+    if not _HANDLE.match(handle):
+        raise InvalidValue("Not an Instagram username.")
+    return handle

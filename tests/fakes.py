@@ -1,0 +1,226 @@
+"""In-memory fakes of the ports. They deep-copy on the way in and out, so a use case that
+forgets to `save` what it changed fails its test, as it would lose the change in production."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+from crm_core.errors import NotFound
+from crm_core.messaging import ChatType, Message
+from crm_core.tenancy import ApiToken, Company, User
+
+T = TypeVar("T")
+
+
+class FixedClock:
+    """A clock that stands still until the test moves it."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> datetime:
+        self.current += timedelta(**delta)
+        return self.current
+
+
+class PlainHasher:
+    """Not a password hash: a reversible marker, enough to test the rules around it."""
+
+    def hash(self, password: str) -> str:
+        return "plain$" + password
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        return password_hash == "plain$" + password
+
+
+class Table(Generic[T]):
+    """The committed rows of one aggregate, by id."""
+
+    def __init__(self) -> None:
+        self.rows: dict[Any, T] = {}
+
+
+class FakeRepository(Generic[T]):
+    def __init__(self, table: dict[Any, T], kind: str, pending: dict[Any, T | None]) -> None:
+        self._table = table
+        self._pending = pending
+        self._kind = kind
+
+    def _current(self) -> dict[Any, T]:
+        merged = {**self._table, **{k: v for k, v in self._pending.items() if v is not None}}
+        for key, value in self._pending.items():
+            if value is None:
+                merged.pop(key, None)
+        return merged
+
+    def _find(self, predicate: Callable[[T], bool]) -> list[T]:
+        return [copy.deepcopy(row) for row in self._current().values() if predicate(row)]
+
+    def get(self, company_id: Any, object_id: Any) -> T:
+        row = self._current().get(object_id)
+        if row is None or getattr(row, "company_id", company_id) != company_id:
+            raise NotFound(self._kind)
+        return copy.deepcopy(row)
+
+    def save(self, entity: T) -> None:
+        self._pending[entity.id] = copy.deepcopy(entity)  # type: ignore[attr-defined]
+
+    def delete(self, entity: T) -> None:
+        self._pending[entity.id] = None  # type: ignore[attr-defined]
+
+
+class FakeCompanies(FakeRepository[Company]):
+    def get(self, company_id: Any, object_id: Any = None) -> Company:  # type: ignore[override]
+        return super().get(company_id, company_id)
+
+    def by_name(self, name: str) -> Company | None:
+        found = self._find(lambda company: company.name == name)
+        return found[0] if found else None
+
+    def any(self) -> bool:
+        return bool(self._current())
+
+
+class FakeUsers(FakeRepository[User]):
+    def by_email(self, email: str) -> User | None:
+        found = self._find(lambda user: user.email == email)
+        return found[0] if found else None
+
+    def find(self, user_id: Any) -> User | None:
+        row = self._current().get(user_id)
+        return copy.deepcopy(row) if row else None
+
+
+class FakeTokens(FakeRepository[ApiToken]):
+    def by_hash(self, token_hash: str) -> ApiToken | None:
+        found = self._find(lambda token: token.token_hash == token_hash)
+        return found[0] if found else None
+
+
+class FakeFunnels(FakeRepository[Any]):
+    def with_stage(self, company_id: Any, stage_id: Any) -> Any:
+        found = self._find(
+            lambda funnel: funnel.company_id == company_id
+            and any(stage.id == stage_id for stage in funnel.stages)
+        )
+        if not found:
+            raise NotFound("Stage")
+        return found[0]
+
+
+class FakeContacts(FakeRepository[Any]):
+    def with_phone(self, company_id: Any, phone: Any) -> list[Any]:
+        found = self._find(
+            lambda contact: contact.company_id == company_id and phone in contact.phones
+        )
+        return sorted(found, key=lambda contact: contact.created_at)
+
+    def with_handle(self, company_id: Any, chat_type: ChatType, handle: str) -> list[Any]:
+        found = self._find(
+            lambda contact: contact.company_id == company_id
+            and contact.handle_for(chat_type) == handle
+        )
+        return sorted(found, key=lambda contact: contact.created_at)
+
+
+class FakeLeads(FakeRepository[Any]):
+    def open_for_contact(self, company_id: Any, contact_id: Any) -> Any:
+        found = self._find(
+            lambda lead: lead.company_id == company_id
+            and lead.contact_id == contact_id
+            and lead.is_open
+        )
+        return min(found, key=lambda lead: lead.created_at) if found else None
+
+
+class FakeMessages(FakeRepository[Message]):
+    def by_provider_id(self, company_id: Any, account_id: Any, provider_id: str) -> Any:
+        found = self._find(
+            lambda message: message.company_id == company_id
+            and message.account_id == account_id
+            and message.provider_message_id == provider_id
+        )
+        return found[0] if found else None
+
+
+class FakeOccupancy:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    def _standing(self) -> list[Any]:
+        return [*self._uow.leads._current().values(), *self._uow.deals._current().values()]
+
+    def funnel_is_occupied(self, company_id: Any, funnel_id: Any) -> bool:
+        return any(item.funnel_id == funnel_id for item in self._standing())
+
+    def stage_is_occupied(self, company_id: Any, stage_id: Any) -> bool:
+        return any(item.stage_id == stage_id for item in self._standing())
+
+
+class FakeDatabase:
+    """What the fakes share between units of work: the committed state."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[Any, Any]] = {}
+        self.commits = 0
+
+    def table(self, name: str) -> dict[Any, Any]:
+        return self.tables.setdefault(name, {})
+
+    def unit_of_work(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self)
+
+
+class FakeUnitOfWork:
+    def __init__(self, database: FakeDatabase) -> None:
+        self.database = database
+        self._pending: dict[str, dict[Any, Any]] = {}
+        make = self._repository
+        self.companies = make(FakeCompanies, "companies", "Company")
+        self.users = make(FakeUsers, "users", "User")
+        self.tokens = make(FakeTokens, "tokens", "Token")
+        self.branches = make(FakeRepository, "branches", "Branch")
+        self.funnels = make(FakeFunnels, "funnels", "Funnel")
+        self.contacts = make(FakeContacts, "contacts", "Contact")
+        self.leads = make(FakeLeads, "leads", "Lead")
+        self.deals = make(FakeRepository, "deals", "Deal")
+        self.activities = make(FakeRepository, "activities", "Activity")
+        self.accounts = make(FakeRepository, "accounts", "Account")
+        self.messages = make(FakeMessages, "messages", "Message")
+        self.occupancy = FakeOccupancy(self)
+
+    def _repository(self, cls: type[Any], table: str, kind: str) -> Any:
+        return cls(self.database.table(table), kind, self._pending.setdefault(table, {}))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+
+    def commit(self) -> None:
+        for name, pending in self._pending.items():
+            table = self.database.table(name)
+            for key, value in pending.items():
+                if value is None:
+                    table.pop(key, None)
+                else:
+                    table[key] = value
+            pending.clear()
+        self.database.commits += 1
+
+    def rollback(self) -> None:
+        for pending in self._pending.values():
+            pending.clear()
