@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,9 @@ def _with_database(url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-@pytest.fixture
-def fresh_postgres() -> Iterator[str]:
-    """An empty PostgreSQL database of its own, dropped afterwards."""
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """An empty PostgreSQL database of its own, dropped afterwards (usable at any scope)."""
     import psycopg
 
     name = f"crm_test_{uuid.uuid4().hex[:12]}"
@@ -47,6 +48,12 @@ def fresh_postgres() -> Iterator[str]:
     finally:
         with psycopg.connect(_postgres_admin_dsn(), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def fresh_postgres() -> Iterator[str]:
+    with fresh_postgres_database() as url:
+        yield url
 
 
 def make_database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
