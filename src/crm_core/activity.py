@@ -7,8 +7,17 @@ from datetime import date, datetime
 
 import attrs
 
-from crm_core.errors import ValidationFailed
-from crm_core.values import ActivityId, CompanyId, ContactId, DealId, LeadId, UserId, new_id
+from crm_core.errors import ValidationFailed, checked_details
+from crm_core.values import (
+    ActivityId,
+    CompanyId,
+    ContactId,
+    DealId,
+    LeadId,
+    UserId,
+    new_id,
+    required_text,
+)
 
 
 class ActivityType(enum.StrEnum):
@@ -109,8 +118,16 @@ class Activity:
                 "activity_type", "Stage changes are recorded by the system, not by hand."
             )
         return cls._new(
-            company_id, activity_type, title, links, now, user_id, activity_date,
-            description, due_date, is_done,
+            company_id,
+            activity_type,
+            title,
+            links,
+            now,
+            user_id,
+            activity_date,
+            description,
+            due_date,
+            is_done,
         )
 
     @classmethod
@@ -165,6 +182,19 @@ class Activity:
     def relink(self, links: Links, now: datetime) -> None:
         self.contact_id = links.resolved_contact()
         self.lead_id, self.deal_id = links.lead_id, links.deal_id
+        self.updated_at = now
+
+    def change_details(self, now: datetime, **details: object) -> None:
+        """Title, description, date and the task fields; nothing changes when one is refused."""
+        allowed = {"title", "description", "activity_date", "due_date", "is_done"}
+        unknown = set(details) - allowed
+        if unknown:
+            raise ValueError(f"not a plain activity field: {sorted(unknown)}")
+        values = checked_details(details, {"title": required_text})
+        if values.get("activity_date", self.activity_date) is None:
+            values["activity_date"] = self.activity_date
+        for name, value in values.items():
+            setattr(self, name, value)
         self.updated_at = now
 
     def change_type(self, activity_type: ActivityType) -> None:

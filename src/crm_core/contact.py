@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 import attrs
 
-from crm_core.errors import FieldErrors
+from crm_core.deal import Deal
+from crm_core.errors import FieldErrors, InvalidValue
 from crm_core.values import (
     BranchId,
     CompanyId,
@@ -20,6 +22,15 @@ from crm_core.values import (
 
 CHANNEL_FIELDS = ("phone", "email", "whatsapp", "instagram")
 PHONE_FIELDS = ("phone", "phone_secondary", "whatsapp")
+
+
+def _phone(raw: object, region: str) -> PhoneNumber | None:
+    """A phone field as stored: None when blank, else the E.164 number."""
+    if raw is None or isinstance(raw, PhoneNumber):
+        return raw
+    if not isinstance(raw, str):
+        raise InvalidValue("Not a phone number.")
+    return PhoneNumber.parse(raw, region) if raw.strip() else None
 
 
 @attrs.define(slots=False, eq=False)
@@ -50,7 +61,9 @@ class Contact:
 
     @property
     def full_name(self) -> str:
-        return " ".join(part for part in (self.last_name, self.first_name, self.middle_name) if part)
+        return " ".join(
+            part for part in (self.last_name, self.first_name, self.middle_name) if part
+        )
 
     @property
     def phone_digits(self) -> str:
@@ -62,47 +75,57 @@ class Contact:
         numbers = (self.phone, self.phone_secondary, self.whatsapp)
         return [number for number in numbers if number is not None]
 
-    def change(self, fields: dict[str, object], region: str, now: datetime) -> None:
-        """Applies already-typed fields, normalising phones, e-mail and handle; checks channels."""
+    def change(self, fields: Mapping[str, object], region: str, now: datetime) -> None:
+        """Applies already-typed fields, normalising phones, e-mail and handle; checks channels.
+
+        Nothing changes unless every field is valid and a channel remains.
+        """
         unknown = set(fields) - CONTACT_FIELDS
         if unknown:
             raise ValueError(f"not a contact field: {sorted(unknown)}")
         errors = FieldErrors()
         values = dict(fields)
         for name in PHONE_FIELDS:
-            raw = values.get(name)
-            if isinstance(raw, str):
-                values[name] = None
-                if raw.strip():
+            if name in values:
+                with errors.field(name):
+                    values[name] = _phone(values[name], region)
+        for name, normalize in (("email", normalize_email), ("instagram", normalize_instagram)):
+            if name in values:
+                raw = values[name]
+                values[name] = ""
+                if isinstance(raw, str) and raw.strip():
                     with errors.field(name):
-                        values[name] = PhoneNumber.parse(raw, region)
-        if isinstance(values.get("email"), str) and values["email"]:
-            with errors.field("email"):
-                values["email"] = normalize_email(str(values["email"]))
-        if isinstance(values.get("instagram"), str) and values["instagram"]:
-            with errors.field("instagram"):
-                values["instagram"] = normalize_instagram(str(values["instagram"]))
-        if "first_name" in values and not str(values["first_name"]).strip():
+                        values[name] = normalize(raw)
+        if "first_name" in values and not str(values["first_name"] or "").strip():
             errors.add("first_name", "This field may not be blank.")
         errors.raise_if_any()
-        for name, value in values.items():
-            setattr(self, name, "" if value is None and name in ("email", "instagram") else value)
-        if not any(getattr(self, name) for name in CHANNEL_FIELDS):
+        if not any(values.get(name, getattr(self, name)) for name in CHANNEL_FIELDS):
             errors.add(
                 "non_field_errors",
                 "At least one of phone, email, whatsapp, instagram is required.",
             )
         errors.raise_if_any()
+        for name, value in values.items():
+            setattr(self, name, value)
         self.updated_at = now
 
     @classmethod
     def create(
-        cls, company_id: CompanyId, fields: dict[str, object], region: str, now: datetime
+        cls, company_id: CompanyId, fields: Mapping[str, object], region: str, now: datetime
     ) -> Contact:
-        contact = cls(company_id=company_id, first_name=str(fields.get("first_name", "")))
-        contact.created_at = now
-        contact.change(fields, region, now)
+        """A new contact; `first_name` and one channel are required."""
+        contact = cls(company_id=company_id, first_name="", created_at=now)
+        contact.change({"first_name": "", **fields}, region, now)
         return contact
+
+    def note_deal_outcome(self, deal: Deal) -> bool:
+        """Winning a deal makes its contact a client; returns whether the contact changed."""
+        if deal.contact_id != self.id:
+            raise ValueError("the deal belongs to another contact")
+        if not deal.is_won or self.is_client:
+            return False
+        self.become_client()
+        return True
 
     def become_client(self) -> None:
         self.is_client = True

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import attrs
 
-from crm_core.errors import Conflict, ValidationFailed
+from crm_core.errors import Conflict, ValidationFailed, checked_details
 from crm_core.funnel import Funnel, Stage
 from crm_core.history import StageTracked, StageTransition, Subject
 from crm_core.values import (
@@ -19,7 +19,10 @@ from crm_core.values import (
     Probability,
     StageId,
     UserId,
+    as_money,
+    as_probability,
     new_id,
+    required_text,
 )
 
 MAX_LOST_REASON = 1000
@@ -36,8 +39,8 @@ class Deal(StageTracked):
     lead_id: LeadId | None = None
     owner_id: UserId | None = None
     description: str = ""
-    amount: Money = Money.zero()
-    probability: Probability = Probability(0)
+    amount: Money = attrs.field(factory=Money.zero)
+    probability: Probability = attrs.field(factory=lambda: Probability(0))
     expected_close_date: date | None = None
     is_won: bool = False
     is_lost: bool = False
@@ -78,12 +81,13 @@ class Deal(StageTracked):
             created_at=now,
             updated_at=now,
         )
-        deal.change_details(**details)
+        deal.change_details(title=title, **details)
         deal._enter_first_stage(stage, now, actor)
         deal._settle_by_stage(stage, now)
         return deal
 
     def change_details(self, **details: object) -> None:
+        """Plain fields that no rule guards; nothing changes when one is refused."""
         allowed = {
             "title",
             "description",
@@ -96,7 +100,10 @@ class Deal(StageTracked):
         unknown = set(details) - allowed
         if unknown:
             raise ValueError(f"not a plain deal field: {sorted(unknown)}")
-        for name, value in details.items():
+        values = checked_details(
+            details, {"title": required_text, "amount": as_money, "probability": as_probability}
+        )
+        for name, value in values.items():
             setattr(self, name, value)
 
     @property
@@ -107,10 +114,9 @@ class Deal(StageTracked):
         """Moves the deal; a final stage wins or loses it. Returns the stage left, or None."""
         if stage.funnel_id != self.funnel_id:
             raise ValidationFailed.on("stage_id", "This stage belongs to another funnel.")
+        self._ensure_open()
         if stage.id == self.stage_id:
             return None
-        if self.is_closed:
-            raise Conflict("A closed deal cannot be moved: reopen it first.")
         previous = self._change_stage(stage, now, actor)
         self._settle_by_stage(stage, now)
         self.updated_at = now
@@ -119,16 +125,24 @@ class Deal(StageTracked):
     def transfer_to(
         self, funnel: Funnel, stage_id: StageId | None, now: datetime, actor: UserId | None = None
     ) -> StageId | None:
-        """Moves the deal into another funnel (its first stage unless one is named)."""
+        """Moves the deal into another funnel (its first stage unless one is named).
+
+        Within its own funnel this is `move_to` (no stage named: nothing changes); into a
+        final stage it wins or loses the deal. Returns the stage left, or None.
+        """
         if funnel.id == self.funnel_id:
             return self.move_to(funnel.entry_stage(stage_id), now, actor) if stage_id else None
+        self._ensure_open()
+        stage = funnel.entry_stage(stage_id)
+        previous = self._change_stage(stage, now, actor)
+        self.funnel_id = funnel.id
+        self._settle_by_stage(stage, now)
+        self.updated_at = now
+        return previous
+
+    def _ensure_open(self) -> None:
         if self.is_closed:
             raise Conflict("A closed deal cannot be moved: reopen it first.")
-        stage = funnel.entry_stage(stage_id)
-        self.funnel_id = funnel.id
-        previous = self._change_stage(stage, now, actor)
-        self._settle_by_stage(stage, now)
-        return previous
 
     def mark_won(self, funnel: Funnel, now: datetime, actor: UserId | None = None) -> bool:
         """Wins the deal and moves it to the success stage; False when it was already won."""
@@ -168,11 +182,11 @@ class Deal(StageTracked):
             raise ValidationFailed.on("stage_id", "This stage belongs to another funnel.")
         if stage.is_final:
             raise ValidationFailed.on("stage_id", "A deal can only be reopened into an open stage.")
+        if stage.id != self.stage_id:
+            self._change_stage(stage, now, actor)
         self.is_won = self.is_lost = False
         self.lost_reason = ""
         self.closed_at = None
-        if stage.id != self.stage_id:
-            self._change_stage(stage, now, actor)
         self.updated_at = now
 
     def _settle_by_stage(self, stage: Stage, now: datetime) -> None:
@@ -184,5 +198,3 @@ class Deal(StageTracked):
         self.lost_reason = "" if won else reason
         self.closed_at = now
         self.updated_at = now
-
-

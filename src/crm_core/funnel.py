@@ -158,8 +158,10 @@ class Funnel:
     def add_stage(self, spec: StageSpec) -> Stage:
         errors = FieldErrors()
         _check_stage_rules(errors, "", spec)
-        order = spec.order if spec.order is not None else self._next_order(
-            stage.order for stage in self.stages
+        order = (
+            spec.order
+            if spec.order is not None
+            else self._next_order(stage.order for stage in self.stages)
         )
         self._check_order_free(errors, order, None)
         errors.raise_if_any()

@@ -8,7 +8,7 @@ from datetime import datetime
 import attrs
 
 from crm_core.deal import Deal
-from crm_core.errors import Conflict, ValidationFailed
+from crm_core.errors import Conflict, ValidationFailed, checked_details
 from crm_core.funnel import Funnel, Stage
 from crm_core.history import StageTracked, StageTransition, Subject
 from crm_core.values import (
@@ -21,7 +21,10 @@ from crm_core.values import (
     Probability,
     StageId,
     UserId,
+    as_money,
+    as_probability,
     new_id,
+    required_text,
 )
 
 
@@ -41,8 +44,8 @@ class Lead(StageTracked):
     title: str
     owner_id: UserId | None = None
     description: str = ""
-    estimated_value: Money = Money.zero()
-    probability: Probability = Probability(0)
+    estimated_value: Money = attrs.field(factory=Money.zero)
+    probability: Probability = attrs.field(factory=lambda: Probability(0))
     source: str = ""
     status: LeadStatus = LeadStatus.OPEN
     deal_id: DealId | None = None
@@ -82,17 +85,24 @@ class Lead(StageTracked):
             created_at=now,
             updated_at=now,
         )
-        lead.change_details(**details)
+        lead.change_details(title=title, **details)
         lead._enter_first_stage(stage, now, actor)
         return lead
 
     def change_details(self, **details: object) -> None:
-        """Plain fields that no rule guards: title, description, value, probability, ..."""
+        """Plain fields that no rule guards: title, description, value, probability, ...
+
+        Values are checked (and typed) first; nothing changes when one is refused.
+        """
         allowed = {"title", "description", "estimated_value", "probability", "source", "owner_id"}
         unknown = set(details) - allowed
         if unknown:
             raise ValueError(f"not a plain lead field: {sorted(unknown)}")
-        for name, value in details.items():
+        values = checked_details(
+            details,
+            {"title": required_text, "estimated_value": as_money, "probability": as_probability},
+        )
+        for name, value in values.items():
             setattr(self, name, value)
 
     @property
@@ -109,9 +119,9 @@ class Lead(StageTracked):
         """Moves the lead within its funnel; returns the stage left, or None when already there."""
         if stage.funnel_id != self.funnel_id:
             raise ValidationFailed.on("stage_id", "This stage belongs to another funnel.")
+        self._ensure_open("moved")
         if stage.id == self.stage_id:
             return None
-        self._ensure_open("moved")
         previous = self._change_stage(stage, now, actor)
         self.updated_at = now
         return previous
@@ -119,13 +129,19 @@ class Lead(StageTracked):
     def transfer_to(
         self, funnel: Funnel, stage_id: StageId | None, now: datetime, actor: UserId | None = None
     ) -> StageId | None:
-        """Moves the lead into another funnel (its first stage unless one is named)."""
+        """Moves the lead into another funnel (its first stage unless one is named).
+
+        Within its own funnel this is `move_to` (no stage named: nothing changes).
+        Returns the stage left, or None when nothing moved.
+        """
         if funnel.id == self.funnel_id:
             return self.move_to(funnel.entry_stage(stage_id), now, actor) if stage_id else None
         self._ensure_open("moved")
         stage = funnel.entry_stage(stage_id)
+        previous = self._change_stage(stage, now, actor)
         self.funnel_id = funnel.id
-        return self._change_stage(stage, now, actor)
+        self.updated_at = now
+        return previous
 
     def convert_to_deal(
         self,

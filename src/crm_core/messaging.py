@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import enum
 import re
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import attrs
 
+from crm_core.contact import Contact
 from crm_core.errors import Conflict, InvalidValue, ValidationFailed
 from crm_core.values import (
     AccountId,
@@ -170,13 +172,52 @@ def normalize_chat_id(chat_type: ChatType, raw: str) -> str:
 
 
 def sender_phone(chat_type: ChatType, chat_id: str, region: str) -> PhoneNumber | None:
-    """The E.164 number a phone-based chat id stands for (None for handle-based chats)."""
+    """The E.164 number a phone-based chat id stands for (None for handle-based chats).
+
+    Providers send international digits; digits that are no international number are read
+    as written in `region` (`89991234567`).
+    """
     if not chat_type.is_phone_based:
         return None
     try:
-        return PhoneNumber.parse("+" + normalize_chat_id(chat_type, chat_id), region)
+        digits = normalize_chat_id(chat_type, chat_id)
     except InvalidValue:
         return None
+    for text in ("+" + digits, digits):
+        try:
+            return PhoneNumber.parse(text, region)
+        except InvalidValue:
+            continue
+    return None
+
+
+def sender_handle(chat_type: ChatType, chat_id: str) -> str | None:
+    """The handle a handle-based chat id stands for (None for phone chats or a blank id)."""
+    if chat_type.is_phone_based:
+        return None
+    return normalize_chat_id(chat_type, chat_id) or None
+
+
+def is_sender(contact: Contact, chat_type: ChatType, chat_id: str, region: str) -> bool:
+    """Whether the contact wrote from this chat: the exact number for phone chats (never a
+    "contains" match), the stored handle or chat id for the others."""
+    phone = sender_phone(chat_type, chat_id, region)
+    if phone is not None:
+        return phone in contact.phones
+    handle = sender_handle(chat_type, chat_id)
+    return handle is not None and contact.handle_for(chat_type) == handle
+
+
+def choose_sender(
+    candidates: Iterable[Contact], chat_type: ChatType, chat_id: str, region: str
+) -> Contact | None:
+    """The contact a message came from: of those that match, the oldest (then by id)."""
+    matching = [c for c in candidates if is_sender(c, chat_type, chat_id, region)]
+    return min(matching, key=_age, default=None)
+
+
+def _age(contact: Contact) -> tuple[datetime, str]:
+    return (contact.created_at or datetime.max.replace(tzinfo=UTC), str(contact.id))
 
 
 @attrs.define(slots=False, eq=False)
@@ -248,22 +289,23 @@ class Message:
         """Statuses only move forward; `failed` is final. Returns whether anything changed."""
         if self.status is MessageStatus.FAILED:
             return False
-        if status is not MessageStatus.FAILED and _STATUS_RANK[status] <= _STATUS_RANK[
-            self.status
-        ]:
+        if status is not MessageStatus.FAILED and _STATUS_RANK[status] <= _STATUS_RANK[self.status]:
             return False
         self.status = status
         self.updated_at = now
         return True
 
     def fail(self, code: str, description: str, now: datetime) -> None:
+        """Failed is final: the first error is kept."""
+        if self.status is MessageStatus.FAILED:
+            return
         self.status = MessageStatus.FAILED
         self.error = {"code": code, "description": description}
         self.updated_at = now
 
     def accepted(self, provider_message_id: str, now: datetime) -> None:
+        """The provider took the message; a failed one stays failed with its error."""
         self.provider_message_id = provider_message_id
-        self.error = None
         self.advance_status(MessageStatus.SENT, now)
 
     def ensure_retryable(self) -> None:

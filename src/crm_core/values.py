@@ -40,19 +40,21 @@ class Money:
     amount: Decimal
 
     def __attrs_post_init__(self) -> None:
-        if not self.amount.is_finite():
+        amount = self.amount
+        if not isinstance(amount, Decimal):
+            raise InvalidValue("Must be a decimal number.")
+        if not amount.is_finite():
             raise InvalidValue("Must be a finite number.")
-        if self.amount < 0:
+        if amount < 0:
             raise InvalidValue("Must not be negative.")
-        exponent = self.amount.as_tuple().exponent
-        if isinstance(exponent, int) and exponent < -2 and self.amount != self.amount.quantize(
-            _CENT
-        ):
-            raise InvalidValue("Must have at most 2 decimal places.")
-        quantized = self.amount.quantize(_CENT)
-        if len(quantized.as_tuple().digits) > _MAX_DIGITS:
+        # Checked before quantizing: a huge exponent would overflow the decimal context.
+        if amount and amount.adjusted() >= _MAX_DIGITS - 2:
             raise InvalidValue(f"Must have at most {_MAX_DIGITS} digits.")
-        object.__setattr__(self, "amount", quantized)
+        quantized = amount.quantize(_CENT)
+        if quantized != amount:
+            raise InvalidValue("Must have at most 2 decimal places.")
+        # copy_abs: `-0` is zero, and must not print as "-0.00".
+        object.__setattr__(self, "amount", quantized.copy_abs())
 
     @classmethod
     def zero(cls) -> Money:
@@ -110,9 +112,7 @@ class PhoneNumber:
             parsed = phonenumbers.parse(cleaned, default_region)
         except phonenumbers.NumberParseException:
             raise InvalidValue("Not a phone number.") from None
-        if not phonenumbers.is_possible_number(parsed) or not phonenumbers.is_valid_number(
-            parsed
-        ):
+        if not phonenumbers.is_possible_number(parsed) or not phonenumbers.is_valid_number(parsed):
             raise InvalidValue("Not a valid phone number.")
         return cls(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
@@ -164,3 +164,24 @@ def normalize_instagram(text: str) -> str:
     if not _HANDLE.match(handle):
         raise InvalidValue("Not an Instagram username.")
     return handle
+
+
+def as_money(value: object) -> Money:
+    """A money field's value, from Money or anything `Money.parse` reads."""
+    return Money.parse(value)
+
+
+def as_probability(value: object) -> Probability:
+    """A probability field's value, from Probability or a whole number."""
+    if isinstance(value, Probability):
+        return value
+    if isinstance(value, int):
+        return Probability(value)
+    raise InvalidValue("Must be an integer.")
+
+
+def required_text(value: object) -> str:
+    """A required text field: refused when blank."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidValue("This field may not be blank.")
+    return value

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from crm_core.activity import Activity, ActivityType, Links
+from crm_core.errors import ValidationFailed
 from crm_core.ports import UnitOfWork
 from crm_core.services.base import UseCases, referenced
 from crm_core.tenancy import Actor
@@ -33,12 +34,19 @@ def _links(uow: UnitOfWork, actor: Actor, fields: Mapping[str, Any]) -> Links:
     )
 
 
+def _activity_type(value: object) -> ActivityType:
+    try:
+        return ActivityType(str(value))
+    except ValueError:
+        raise ValidationFailed.on("activity_type", f"{value!r} is not a valid choice.") from None
+
+
 class ActivityUseCases(UseCases):
     def create_activity(self, actor: Actor, fields: Mapping[str, Any]) -> ActivityId:
         with self.uow() as uow:
             activity = Activity.record(
                 company_id=actor.company_id,
-                activity_type=ActivityType(fields["activity_type"]),
+                activity_type=_activity_type(fields["activity_type"]),
                 title=fields["title"],
                 links=_links(uow, actor, fields),
                 now=self.clock.now(),
@@ -58,23 +66,23 @@ class ActivityUseCases(UseCases):
         with self.uow() as uow:
             activity = uow.activities.get(actor.company_id, activity_id)
             if "activity_type" in fields:
-                activity.change_type(ActivityType(fields["activity_type"]))
+                activity.change_type(_activity_type(fields["activity_type"]))
             if any(name in fields for name in LINK_FIELDS):
                 current = {
                     "contact_id": activity.contact_id,
                     "lead_id": activity.lead_id,
                     "deal_id": activity.deal_id,
                 }
-                # A link the body leaves out keeps its value, except the contact: it is
-                # re-derived from the lead or deal when the body changes them.
-                if "contact_id" not in fields:
+                # A link the body leaves out keeps its value, except the contact when the
+                # body names a new lead or deal: then it follows theirs.
+                names_new_subject = fields.get("lead_id") or fields.get("deal_id")
+                if "contact_id" not in fields and names_new_subject:
                     current["contact_id"] = None
                 merged = {**current, **{k: v for k, v in fields.items() if k in LINK_FIELDS}}
                 activity.relink(_links(uow, actor, merged), self.clock.now())
-            for name in PLAIN_FIELDS:
-                if name in fields:
-                    setattr(activity, name, fields[name])
-            activity.updated_at = self.clock.now()
+            activity.change_details(
+                self.clock.now(), **{name: fields[name] for name in PLAIN_FIELDS if name in fields}
+            )
             uow.activities.save(activity)
             uow.commit()
 

@@ -90,6 +90,8 @@ class FunnelUseCases(UseCases):
     def delete_stage(self, actor: Actor, stage_id: StageId) -> None:
         with self.uow() as uow:
             funnel = uow.funnels.with_stage(actor.company_id, stage_id)
-            funnel.remove_stage(stage_id, uow.occupancy.stage_is_occupied(actor.company_id, stage_id))
+            funnel.remove_stage(
+                stage_id, uow.occupancy.stage_is_occupied(actor.company_id, stage_id)
+            )
             uow.funnels.save(funnel)
             uow.commit()

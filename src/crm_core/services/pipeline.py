@@ -9,7 +9,7 @@ from typing import Any
 from crm_core.activity import Activity, ActivityType, Links
 from crm_core.deal import Deal
 from crm_core.errors import ValidationFailed
-from crm_core.funnel import Funnel
+from crm_core.funnel import Funnel, Stage
 from crm_core.lead import Lead
 from crm_core.ports import UnitOfWork
 from crm_core.services.base import UseCases, referenced
@@ -28,11 +28,16 @@ def _record_stage_change(
     previous: StageId | None,
     subject: Lead | Deal,
     now: datetime,
+    from_funnel: Funnel | None = None,
 ) -> None:
-    """The `stage_change` activity that every move writes, naming both stages."""
+    """The `stage_change` activity that every move writes, naming both stages.
+
+    `from_funnel` is the funnel left when the move was a transfer to `funnel`.
+    """
     if previous is None:
         return
-    source = funnel.stage(previous).name if funnel.has_stage(previous) else "—"
+    left = from_funnel or funnel
+    source = left.stage(previous).name if left.has_stage(previous) else "—"
     target = funnel.stage(subject.stage_id).name
     links = (
         Links(lead_id=subject.id, lead_contact_id=subject.contact_id)
@@ -63,6 +68,21 @@ def _record_note(uow: UnitOfWork, actor: Actor, deal: Deal, title: str, now: dat
             user_id=actor.user_id,
         )
     )
+
+
+def _stage_of(funnel: Funnel, stage_id: StageId) -> Stage:
+    """A stage named in an action body: one outside the funnel is a field error."""
+    if not funnel.has_stage(stage_id):
+        raise ValidationFailed.on("stage_id", "This stage does not belong to the funnel.")
+    return funnel.stage(stage_id)
+
+
+def _settle_contact(uow: UnitOfWork, deal: Deal) -> None:
+    """Winning a deal makes its contact a client (the rule is the contact's)."""
+    if deal.is_won:
+        contact = uow.contacts.get(deal.company_id, deal.contact_id)
+        if contact.note_deal_outcome(deal):
+            uow.contacts.save(contact)
 
 
 def _check_owner(uow: UnitOfWork, actor: Actor, fields: Mapping[str, Any]) -> None:
@@ -107,8 +127,9 @@ class LeadUseCases(UseCases):
             stage_id: StageId | None = fields.get("stage_id")
             if funnel_id != lead.funnel_id or (stage_id and stage_id != lead.stage_id):
                 funnel = referenced("funnel", lambda: uow.funnels.get(company, funnel_id))
+                left = uow.funnels.get(company, lead.funnel_id)
                 previous = lead.transfer_to(funnel, stage_id, now, actor.user_id)
-                _record_stage_change(uow, actor, funnel, previous, lead, now)
+                _record_stage_change(uow, actor, funnel, previous, lead, now, left)
             uow.leads.save(lead)
             uow.commit()
 
@@ -121,7 +142,7 @@ class LeadUseCases(UseCases):
         with self.uow() as uow:
             lead = uow.leads.get(actor.company_id, lead_id)
             funnel = uow.funnels.get(actor.company_id, lead.funnel_id)
-            stage = referenced("stage_id", lambda: funnel.stage(stage_id))
+            stage = _stage_of(funnel, stage_id)
             now = self.clock.now()
             previous = lead.move_to(stage, now, actor.user_id)
             if previous is None:
@@ -152,6 +173,7 @@ class LeadUseCases(UseCases):
             )
             uow.leads.save(lead)
             uow.deals.save(deal)
+            _settle_contact(uow, deal)
             uow.commit()
             return deal.id
 
@@ -190,6 +212,7 @@ class DealUseCases(UseCases):
                     **details,
                 )
             uow.deals.save(deal)
+            _settle_contact(uow, deal)
             uow.commit()
             return deal.id
 
@@ -206,6 +229,8 @@ class DealUseCases(UseCases):
             raise ValidationFailed.on("lead", "This lead belongs to another contact.")
         if lead.funnel_id != funnel.id:
             raise ValidationFailed.on("lead", "This lead is in another funnel.")
+        if not lead.is_open:
+            raise ValidationFailed.on("lead", f"This lead is {lead.status}, not open.")
         return lead.convert_to_deal(
             now,
             funnel=funnel,
@@ -231,9 +256,10 @@ class DealUseCases(UseCases):
             stage_id: StageId | None = fields.get("stage_id")
             if funnel_id != deal.funnel_id or (stage_id and stage_id != deal.stage_id):
                 funnel = referenced("funnel", lambda: uow.funnels.get(company, funnel_id))
+                left = uow.funnels.get(company, deal.funnel_id)
                 previous = deal.transfer_to(funnel, stage_id, now, actor.user_id)
-                _record_stage_change(uow, actor, funnel, previous, deal, now)
-                self._settle_contact(uow, deal)
+                _record_stage_change(uow, actor, funnel, previous, deal, now, left)
+                _settle_contact(uow, deal)
             uow.deals.save(deal)
             uow.commit()
 
@@ -246,13 +272,13 @@ class DealUseCases(UseCases):
         with self.uow() as uow:
             deal = uow.deals.get(actor.company_id, deal_id)
             funnel = uow.funnels.get(actor.company_id, deal.funnel_id)
-            stage = referenced("stage_id", lambda: funnel.stage(stage_id))
+            stage = _stage_of(funnel, stage_id)
             now = self.clock.now()
             previous = deal.move_to(stage, now, actor.user_id)
             if previous is None:
                 return
             _record_stage_change(uow, actor, funnel, previous, deal, now)
-            self._settle_contact(uow, deal)
+            _settle_contact(uow, deal)
             uow.deals.save(deal)
             uow.commit()
 
@@ -264,7 +290,7 @@ class DealUseCases(UseCases):
             if not deal.mark_won(funnel, now, actor.user_id):
                 return
             _record_note(uow, actor, deal, "Сделка выиграна", now)
-            self._settle_contact(uow, deal)
+            _settle_contact(uow, deal)
             uow.deals.save(deal)
             uow.commit()
 
@@ -284,17 +310,9 @@ class DealUseCases(UseCases):
         with self.uow() as uow:
             deal = uow.deals.get(actor.company_id, deal_id)
             funnel = uow.funnels.get(actor.company_id, deal.funnel_id)
-            stage = referenced("stage_id", lambda: funnel.stage(stage_id))
+            stage = _stage_of(funnel, stage_id)
             now = self.clock.now()
             deal.reopen(stage, now, actor.user_id)
             _record_note(uow, actor, deal, f"Сделка переоткрыта: {stage.name}", now)
             uow.deals.save(deal)
             uow.commit()
-
-    @staticmethod
-    def _settle_contact(uow: UnitOfWork, deal: Deal) -> None:
-        """Winning a deal makes its contact a client."""
-        if deal.is_won:
-            contact = uow.contacts.get(deal.company_id, deal.contact_id)
-            contact.become_client()
-            uow.contacts.save(contact)
