@@ -1,0 +1,134 @@
+"""`create_app`: the Flask application, its container, auth, logging and error handling."""
+
+from __future__ import annotations
+
+import json as std_json
+import logging
+import time
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask, Response, g, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import HTTPException, UnsupportedMediaType
+
+from crm_core.errors import DomainError
+from crm_http import problems
+from crm_http.auth import authenticate
+from crm_http.config import Settings
+from crm_http.container import Container
+from crm_http.smorest import Api
+from crm_http.views.access import auth_blueprint, branches_blueprint, users_blueprint
+from crm_http.views.activities import activities_blueprint
+from crm_http.views.contacts import contacts_blueprint
+from crm_http.views.funnels import funnels_blueprint, stages_blueprint
+from crm_http.views.pipeline import deals_blueprint, leads_blueprint
+
+MAX_BODY = 1024 * 1024
+PUBLIC_ENDPOINTS = {"auth.obtain_token", "auth.health", "api-docs.openapi_json"}
+PUBLIC_PREFIXES = ("/api/docs", "/api/openapi.json")
+
+access_log = logging.getLogger("crm.access")
+
+
+class JsonProvider(DefaultJSONProvider):
+    """ISO 8601 timestamps (Flask's default is the HTTP date format) and UTF-8 as it is."""
+
+    ensure_ascii = False
+    sort_keys = False
+
+    @staticmethod
+    def default(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat().replace("+00:00", "Z")
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        if isinstance(value, Decimal):
+            return str(value)
+        return DefaultJSONProvider.default(value)
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    container = container or Container()
+    container.settings.from_dict(
+        {"database_url": settings.database_url, "public_url": settings.public_url}
+    )
+
+    app = Flask("crm_http")
+    app.json = JsonProvider(app)
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_BODY,
+        API_TITLE="crm-core",
+        API_VERSION="1.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs/",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        API_SPEC_OPTIONS={
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}],
+        },
+    )
+    app.extensions["crm.container"] = container
+    app.extensions["crm.settings"] = settings
+
+    api = Api(app)
+    for build in (
+        auth_blueprint,
+        users_blueprint,
+        branches_blueprint,
+        funnels_blueprint,
+        stages_blueprint,
+        contacts_blueprint,
+        leads_blueprint,
+        deals_blueprint,
+        activities_blueprint,
+    ):
+        api.register_blueprint(build(container))
+
+    _install_request_hooks(app, container)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_request_hooks(app: Flask, container: Container) -> None:
+    @app.before_request
+    def start() -> None:
+        g.started = time.perf_counter()
+        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        has_body = request.method in ("POST", "PUT", "PATCH") and request.content_length
+        if has_body and not request.is_json:
+            raise UnsupportedMediaType("The body must be JSON (Content-Type: application/json).")
+        if request.endpoint in PUBLIC_ENDPOINTS or request.path.startswith(PUBLIC_PREFIXES):
+            return
+        if request.path.startswith("/api/"):
+            authenticate(container.access())
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        duration = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        access_log.info(
+            std_json.dumps(
+                {
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round(duration, 1),
+                    "request_id": g.get("request_id"),
+                }
+            )
+        )
+        return response
+
+
+def _install_error_handlers(app: Flask) -> None:
+    app.register_error_handler(DomainError, problems.from_domain_error)
+    app.register_error_handler(HTTPException, problems.from_http_exception)
+    app.register_error_handler(Exception, problems.server_error)

@@ -1,0 +1,67 @@
+"""marshmallow fields for the domain's value objects, so that the edge checks their shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError, fields
+
+from crm_core.errors import InvalidValue
+from crm_core.values import Color, Money, Probability
+
+
+class MoneyField(fields.Field):
+    """Money in: a JSON number or a decimal string; money out: a string with two places."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).update(
+            {"type": "string", "format": "decimal", "example": "50000.00"}
+        )
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Money:
+        try:
+            return Money.parse(value)
+        except InvalidValue as error:
+            raise ValidationError(error.detail) from None
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else str(Money.parse(value))
+
+
+class ProbabilityField(fields.Integer):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Probability:
+        number = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return Probability(number)
+        except InvalidValue as error:
+            raise ValidationError(error.detail) from None
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> int | None:
+        return None if value is None else int(value)
+
+
+class ColorField(fields.String):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).update({"pattern": "^#[0-9a-fA-F]{6}$"})
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Color:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return Color(text)
+        except InvalidValue as error:
+            raise ValidationError(error.detail) from None
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else str(value)
+
+
+class Reference(fields.UUID):
+    """An id in a body (`contact`, `funnel`, ...), loaded under the domain's `*_id` name."""
+
+    def __init__(self, data_key: str, **kwargs: Any) -> None:
+        super().__init__(data_key=data_key, **kwargs)

@@ -1,0 +1,142 @@
+"""Contacts (`/api/crm/contacts/`) and their timeline."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from crm_core.ports import Page, ReadModel, Resource
+from crm_http.auth import current_actor
+from crm_http.container import Container
+from crm_http.crud import Crud, crud_blueprint
+from crm_http.fields import Reference
+from crm_http.listing import envelope, list_query
+from crm_http.schemas import Body, CreatedRange, RowSchema
+from crm_http.smorest import Blueprint
+
+TEXT = {"validate": validate.Length(max=255)}
+
+
+class ContactRow(RowSchema):
+    company = fields.UUID()
+    branch = fields.UUID(allow_none=True)
+    branch_name = fields.String(allow_none=True)
+    owner = fields.UUID(allow_none=True)
+    owner_name = fields.String(allow_none=True)
+    first_name = fields.String()
+    last_name = fields.String()
+    middle_name = fields.String()
+    full_name = fields.String()
+    phone = fields.String(allow_none=True)
+    phone_secondary = fields.String(allow_none=True)
+    email = fields.String()
+    whatsapp = fields.String(allow_none=True)
+    instagram = fields.String()
+    telegram = fields.String()
+    company_name = fields.String()
+    position = fields.String()
+    address = fields.String()
+    notes = fields.String()
+    tags = fields.List(fields.String())
+    source = fields.String()
+    is_active = fields.Boolean()
+    is_client = fields.Boolean()
+
+
+class ContactBody(Body):
+    first_name = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    last_name = fields.String(**TEXT)
+    middle_name = fields.String(**TEXT)
+    phone = fields.String(allow_none=True, **TEXT)
+    phone_secondary = fields.String(allow_none=True, **TEXT)
+    email = fields.String(allow_none=True, **TEXT)
+    whatsapp = fields.String(allow_none=True, **TEXT)
+    instagram = fields.String(allow_none=True, **TEXT)
+    telegram = fields.String(**TEXT)
+    company_name = fields.String(**TEXT)
+    position = fields.String(**TEXT)
+    address = fields.String(validate=validate.Length(max=1000))
+    notes = fields.String(validate=validate.Length(max=10_000))
+    tags = fields.List(fields.String(validate=validate.Length(min=1, max=100)))
+    source = fields.String(**TEXT)
+    is_active = fields.Boolean()
+    is_client = fields.Boolean()
+    branch_id = Reference("branch", allow_none=True)
+    owner_id = Reference("owner", allow_none=True)
+
+
+def _digits(value: str) -> None:
+    if not re.search(r"\d", value):
+        raise ValidationError("Must contain digits.")
+
+
+class ContactArgs(CreatedRange):
+    ORDERING = ("created_at", "first_name", "last_name")
+    phone = fields.String(validate=_digits, metadata={"description": "digits substring"})
+    email = fields.String()
+    first_name = fields.String()
+    last_name = fields.String()
+    is_active = fields.Boolean()
+    is_client = fields.Boolean()
+    source = fields.String()
+    owner = fields.UUID()
+    branch = fields.UUID()
+
+
+class TimelineArgs(Schema):
+    class Meta:
+        unknown = "exclude"
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1))
+
+
+class TimelineItem(Schema):
+    kind = fields.String(metadata={"enum": ["activity", "message"]})
+    id = fields.UUID()
+
+
+class TimelinePage(Schema):
+    count = fields.Integer()
+    next = fields.String(allow_none=True)
+    previous = fields.String(allow_none=True)
+    results = fields.List(fields.Dict())
+
+
+def contacts_blueprint(container: Container) -> Blueprint:
+    use_cases: Any = container.contacts
+    read_model: Any = container.read_model
+
+    blp = crud_blueprint(
+        Crud(
+            resource=Resource.CONTACTS,
+            name="Contact",
+            row=ContactRow,
+            body=ContactBody,
+            args=ContactArgs,
+            read_model=read_model,
+            create=lambda actor, body: use_cases().create_contact(actor, body),
+            update=lambda actor, contact_id, body: use_cases().update_contact(
+                actor, contact_id, body
+            ),
+            delete=lambda actor, contact_id: use_cases().delete_contact(actor, contact_id),
+            description="People the team sells to; phones are stored in E.164.",
+        )
+    )
+
+    @blp.route("/<uuid:object_id>/timeline/", methods=["GET"])
+    @blp.arguments(TimelineArgs, location="query")
+    @blp.response(200, TimelinePage)
+    def timeline(args: dict[str, Any], object_id: uuid.UUID) -> dict[str, Any]:
+        """The contact's activities and messages, newest first (items carry `kind`)."""
+        query = list_query({**args, "page_size": args["page_size"]})
+        model: ReadModel = read_model()
+        page: Page = model.contact_timeline(
+            current_actor().company_id, object_id, query.page, query.page_size
+        )
+        return envelope(page, query)
+
+    return blp

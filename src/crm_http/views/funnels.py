@@ -1,0 +1,212 @@
+"""Funnels and their stages (`/api/crm/funnels/`, `/api/crm/funnel-stages/`)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from crm_core.funnel import StageSpec
+from crm_core.ports import ReadModel, Resource, Row, StatisticsFilter
+from crm_core.services.funnels import FunnelUseCases
+from crm_core.values import DEFAULT_STAGE_COLOR
+from crm_http.auth import current_actor
+from crm_http.container import Container
+from crm_http.crud import Crud, crud_blueprint
+from crm_http.fields import ColorField, MoneyField, Reference
+from crm_http.listing import ListArgs
+from crm_http.schemas import Body, RowSchema
+from crm_http.smorest import Blueprint
+
+
+class StageRow(RowSchema):
+    funnel = fields.UUID()
+    name = fields.String()
+    order = fields.Integer()
+    color = fields.String()
+    is_final = fields.Boolean()
+    is_success = fields.Boolean()
+
+
+class FunnelRow(RowSchema):
+    company = fields.UUID()
+    company_name = fields.String()
+    name = fields.String()
+    description = fields.String()
+    is_active = fields.Boolean()
+    stages = fields.List(fields.Nested(StageRow))
+
+
+class StageFields(Body):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    order = fields.Integer(strict=True, validate=validate.Range(min=0))
+    color = ColorField()
+    is_final = fields.Boolean()
+    is_success = fields.Boolean()
+
+
+class FunnelBody(Body):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    description = fields.String()
+    is_active = fields.Boolean()
+    stages = fields.List(
+        fields.Nested(StageFields),
+        metadata={"description": "Stages to create; without this key, the six default stages."},
+    )
+
+
+def _no_stages(_: Any) -> None:
+    raise ValidationError("Stages are managed at /api/crm/funnel-stages/.")
+
+
+class FunnelChange(Body):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    description = fields.String()
+    is_active = fields.Boolean()
+    stages = fields.Raw(validate=_no_stages, metadata={"description": "Not allowed here."})
+
+
+class StageBody(StageFields):
+    funnel_id = Reference("funnel", required=True)
+
+
+class StageChange(StageFields):
+    pass
+
+
+class FunnelArgs(ListArgs):
+    ORDERING = ("created_at", "name")
+    is_active = fields.Boolean()
+
+
+class StageArgs(ListArgs):
+    ORDERING = ("funnel", "order", "name", "created_at")
+    funnel = fields.UUID()
+
+
+class StatisticsArgs(Schema):
+    class Meta:
+        unknown = "exclude"
+
+    created_at_after = fields.Date()
+    created_at_before = fields.Date()
+    owner = fields.UUID()
+
+
+class StageStatistics(Schema):
+    class Meta:
+        ordered = True
+
+    stage_id = fields.UUID()
+    stage_name = fields.String()
+    order = fields.Integer()
+    color = fields.String()
+    is_final = fields.Boolean()
+    is_success = fields.Boolean()
+    leads_count = fields.Integer()
+    leads_value = MoneyField()
+    deals_count = fields.Integer()
+    deals_amount = MoneyField()
+    reached_count = fields.Integer()
+    conversion_from_previous = fields.Float(allow_none=True)
+    avg_days_in_stage = fields.Float(allow_none=True)
+
+
+class FunnelStatistics(Schema):
+    class Meta:
+        ordered = True
+
+    funnel_id = fields.UUID()
+    funnel_name = fields.String()
+    leads_count = fields.Integer()
+    deals_count = fields.Integer()
+    open_deals = fields.Integer()
+    won_deals = fields.Integer()
+    lost_deals = fields.Integer()
+    total_amount = MoneyField()
+    won_amount = MoneyField()
+    lost_amount = MoneyField()
+    pipeline_amount = MoneyField()
+    weighted_pipeline_amount = MoneyField()
+    win_rate = fields.Float(allow_none=True)
+    lead_to_deal_rate = fields.Float(allow_none=True)
+    avg_days_to_win = fields.Float(allow_none=True)
+    stages_statistics = fields.List(fields.Nested(StageStatistics))
+
+
+def _stage_spec(body: dict[str, Any]) -> StageSpec:
+    return StageSpec(
+        name=body["name"],
+        order=body.get("order"),
+        color=body.get("color", DEFAULT_STAGE_COLOR),
+        is_final=body.get("is_final", False),
+        is_success=body.get("is_success", False),
+    )
+
+
+def funnels_blueprint(container: Container) -> Blueprint:
+    use_cases: Any = container.funnels
+    read_model: Any = container.read_model
+
+    def create(actor: Any, body: dict[str, Any]) -> uuid.UUID:
+        stages = body.get("stages")
+        funnels: FunnelUseCases = use_cases()
+        return funnels.create_funnel(
+            actor,
+            body["name"],
+            description=body.get("description", ""),
+            is_active=body.get("is_active", True),
+            stages=None if stages is None else [_stage_spec(stage) for stage in stages],
+        )
+
+    blp = crud_blueprint(
+        Crud(
+            resource=Resource.FUNNELS,
+            name="Funnel",
+            row=FunnelRow,
+            body=FunnelBody,
+            update_body=FunnelChange,
+            args=FunnelArgs,
+            read_model=read_model,
+            create=create,
+            update=lambda actor, funnel_id, body: use_cases().update_funnel(actor, funnel_id, body),
+            delete=lambda actor, funnel_id: use_cases().delete_funnel(actor, funnel_id),
+            description="Sales funnels with their ordered stages.",
+        )
+    )
+
+    @blp.route("/<uuid:object_id>/statistics/", methods=["GET"])
+    @blp.arguments(StatisticsArgs, location="query")
+    @blp.response(200, FunnelStatistics)
+    def statistics(args: dict[str, Any], object_id: uuid.UUID) -> Row:
+        """Funnel statistics: totals, rates and per-stage figures (CONTRACT section 5)."""
+        period = StatisticsFilter(
+            created_after=args.get("created_at_after"),
+            created_before=args.get("created_at_before"),
+            owner_id=args.get("owner"),
+        )
+        model: ReadModel = read_model()
+        return model.funnel_statistics(current_actor().company_id, object_id, period)
+
+    return blp
+
+
+def stages_blueprint(container: Container) -> Blueprint:
+    use_cases: Any = container.funnels
+
+    return crud_blueprint(
+        Crud(
+            resource=Resource.STAGES,
+            name="FunnelStage",
+            row=StageRow,
+            body=StageBody,
+            update_body=StageChange,
+            args=StageArgs,
+            read_model=container.read_model,
+            create=lambda actor, body: use_cases().create_stage(actor, body["funnel_id"], body),
+            update=lambda actor, stage_id, body: use_cases().update_stage(actor, stage_id, body),
+            delete=lambda actor, stage_id: use_cases().delete_stage(actor, stage_id),
+            description="The stages of funnels; `order` is unique within a funnel.",
+        )
+    )

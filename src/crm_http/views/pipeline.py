@@ -1,0 +1,234 @@
+"""Leads and deals (`/api/crm/leads/`, `/api/crm/deals/`) and their stage actions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from marshmallow import fields, validate
+
+from crm_core.deal import MAX_LOST_REASON
+from crm_core.lead import LeadStatus
+from crm_core.ports import ReadModel, Resource, Row
+from crm_http.auth import current_actor
+from crm_http.container import Container
+from crm_http.crud import Crud, crud_blueprint
+from crm_http.fields import MoneyField, ProbabilityField, Reference
+from crm_http.schemas import Body, CreatedRange, RowSchema
+from crm_http.smorest import Blueprint
+
+TITLE = validate.Length(min=1, max=255)
+
+
+class PipelineRow(RowSchema):
+    """What leads and deals share."""
+
+    company = fields.UUID()
+    contact = fields.UUID()
+    contact_name = fields.String(allow_none=True)
+    funnel = fields.UUID()
+    funnel_name = fields.String(allow_none=True)
+    stage = fields.UUID()
+    stage_name = fields.String(allow_none=True)
+    owner = fields.UUID(allow_none=True)
+    owner_name = fields.String(allow_none=True)
+    title = fields.String()
+    description = fields.String()
+    probability = fields.Integer()
+    stage_changed_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+
+
+class LeadRow(PipelineRow):
+    estimated_value = MoneyField()
+    source = fields.String()
+    status = fields.String(metadata={"enum": [status.value for status in LeadStatus]})
+    deal = fields.UUID(allow_none=True)
+
+
+class DealRow(PipelineRow):
+    lead = fields.UUID(allow_none=True)
+    lead_title = fields.String(allow_none=True)
+    amount = MoneyField()
+    expected_close_date = fields.Date(allow_none=True)
+    is_won = fields.Boolean()
+    is_lost = fields.Boolean()
+    lost_reason = fields.String()
+
+
+class PipelineBody(Body):
+    contact_id = Reference("contact", required=True)
+    funnel_id = Reference("funnel", required=True)
+    stage_id = Reference("stage", allow_none=True)
+    owner_id = Reference("owner", allow_none=True)
+    title = fields.String(required=True, validate=TITLE)
+    description = fields.String()
+    probability = ProbabilityField()
+
+
+class LeadBody(PipelineBody):
+    estimated_value = MoneyField()
+    source = fields.String(validate=validate.Length(max=255))
+
+
+class DealChange(PipelineBody):
+    amount = MoneyField()
+    expected_close_date = fields.Date(allow_none=True)
+
+
+class DealBody(DealChange):
+    lead_id = Reference("lead", allow_none=True)
+
+
+class LeadArgs(CreatedRange):
+    ORDERING = ("created_at", "estimated_value", "title")
+    title = fields.String()
+    funnel = fields.UUID()
+    stage = fields.UUID()
+    owner = fields.UUID()
+    source = fields.String()
+    status = fields.String(validate=validate.OneOf([status.value for status in LeadStatus]))
+    contact = fields.UUID()
+
+
+class DealArgs(CreatedRange):
+    ORDERING = ("created_at", "amount", "expected_close_date", "title")
+    title = fields.String()
+    funnel = fields.UUID()
+    stage = fields.UUID()
+    owner = fields.UUID()
+    is_won = fields.Boolean()
+    is_lost = fields.Boolean()
+    contact = fields.UUID()
+    expected_close_date = fields.Date()
+    expected_close_date_after = fields.Date()
+    expected_close_date_before = fields.Date()
+
+
+class StageTarget(Body):
+    stage_id = fields.UUID(required=True)
+
+
+class LostReason(Body):
+    reason = fields.String(load_default="", validate=validate.Length(max=MAX_LOST_REASON))
+
+
+class Conversion(Body):
+    title = fields.String(validate=TITLE)
+    amount = MoneyField()
+    stage_id = fields.UUID(allow_none=True)
+
+
+def leads_blueprint(container: Container) -> Blueprint:
+    leads: Any = container.leads
+    read_model: Any = container.read_model
+
+    blp = crud_blueprint(
+        Crud(
+            resource=Resource.LEADS,
+            name="Lead",
+            row=LeadRow,
+            body=LeadBody,
+            args=LeadArgs,
+            read_model=read_model,
+            create=lambda actor, body: leads().create_lead(actor, body),
+            update=lambda actor, lead_id, body: leads().update_lead(actor, lead_id, body),
+            delete=lambda actor, lead_id: leads().delete_lead(actor, lead_id),
+            description="Leads: open until converted to a deal or lost.",
+        )
+    )
+
+    def lead(lead_id: uuid.UUID) -> Row:
+        model: ReadModel = read_model()
+        return model.detail(Resource.LEADS, current_actor().company_id, lead_id)
+
+    @blp.route("/<uuid:object_id>/move_to_stage/", methods=["POST"])
+    @blp.arguments(StageTarget)
+    @blp.response(200, LeadRow)
+    def move_to_stage(body: dict[str, Any], object_id: uuid.UUID) -> Row:
+        """Moves the lead to another stage of its funnel (writes a stage_change activity)."""
+        leads().move_lead(current_actor(), object_id, body["stage_id"])
+        return lead(object_id)
+
+    @blp.route("/<uuid:object_id>/convert_to_deal/", methods=["POST"])
+    @blp.arguments(Conversion, required=False)
+    @blp.response(201, DealRow)
+    def convert_to_deal(body: dict[str, Any], object_id: uuid.UUID) -> Row:
+        """Converts the lead into its one deal; the lead becomes `converted`."""
+        deal_id = leads().convert_lead(
+            current_actor(),
+            object_id,
+            title=body.get("title"),
+            amount=body.get("amount"),
+            stage_id=body.get("stage_id"),
+        )
+        model: ReadModel = read_model()
+        return model.detail(Resource.DEALS, current_actor().company_id, deal_id)
+
+    @blp.route("/<uuid:object_id>/mark_lost/", methods=["POST"])
+    @blp.arguments(LostReason, required=False)
+    @blp.response(200, LeadRow)
+    def mark_lost(body: dict[str, Any], object_id: uuid.UUID) -> Row:
+        """Marks the lead lost, with an optional reason."""
+        leads().mark_lead_lost(current_actor(), object_id, body.get("reason", ""))
+        return lead(object_id)
+
+    return blp
+
+
+def deals_blueprint(container: Container) -> Blueprint:
+    deals: Any = container.deals
+    read_model: Any = container.read_model
+
+    blp = crud_blueprint(
+        Crud(
+            resource=Resource.DEALS,
+            name="Deal",
+            row=DealRow,
+            body=DealBody,
+            update_body=DealChange,
+            args=DealArgs,
+            read_model=read_model,
+            create=lambda actor, body: deals().create_deal(actor, body),
+            update=lambda actor, deal_id, body: deals().update_deal(actor, deal_id, body),
+            delete=lambda actor, deal_id: deals().delete_deal(actor, deal_id),
+            description="Deals: won exactly in a success stage or when marked won.",
+        )
+    )
+
+    def deal(deal_id: uuid.UUID) -> Row:
+        model: ReadModel = read_model()
+        return model.detail(Resource.DEALS, current_actor().company_id, deal_id)
+
+    @blp.route("/<uuid:object_id>/move_to_stage/", methods=["POST"])
+    @blp.arguments(StageTarget)
+    @blp.response(200, DealRow)
+    def move_to_stage(body: dict[str, Any], object_id: uuid.UUID) -> Row:
+        """Moves the deal; a final stage wins or loses it. A closed deal must be reopened."""
+        deals().move_deal(current_actor(), object_id, body["stage_id"])
+        return deal(object_id)
+
+    @blp.route("/<uuid:object_id>/mark_won/", methods=["POST"])
+    @blp.response(200, DealRow)
+    def mark_won(object_id: uuid.UUID) -> Row:
+        """Wins the deal and moves it to the funnel's success stage."""
+        deals().mark_won(current_actor(), object_id)
+        return deal(object_id)
+
+    @blp.route("/<uuid:object_id>/mark_lost/", methods=["POST"])
+    @blp.arguments(LostReason, required=False)
+    @blp.response(200, DealRow)
+    def mark_lost(body: dict[str, Any], object_id: uuid.UUID) -> Row:
+        """Loses the deal (optional reason) and moves it to the failure stage."""
+        deals().mark_lost(current_actor(), object_id, body.get("reason", ""))
+        return deal(object_id)
+
+    @blp.route("/<uuid:object_id>/reopen/", methods=["POST"])
+    @blp.arguments(StageTarget)
+    @blp.response(200, DealRow)
+    def reopen(body: dict[str, Any], object_id: uuid.UUID) -> Row:
+        """Brings a won or lost deal back into an open stage."""
+        deals().reopen(current_actor(), object_id, body["stage_id"])
+        return deal(object_id)
+
+    return blp
