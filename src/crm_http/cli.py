@@ -60,7 +60,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
     _ensure_migrated(settings)
     container = _container(settings)
-    with container.uow() as uow:
+    with container.uow()() as uow:
         empty = not uow.companies.any()
         has_demo_admin = uow.users.by_email(DEMO_ADMIN) is not None
     if empty:
