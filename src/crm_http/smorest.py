@@ -1,13 +1,18 @@
-"""flask-smorest, set up for this API: validation errors are 400 problem+json, not 422."""
+"""flask-smorest, set up for this API: validation errors are 400 problem+json, not 422, and
+every operation documents the problem answers it can give."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import flask_smorest
+from apispec import APISpec, BasePlugin
 from flask import Response
+from marshmallow import Schema, fields
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
-from crm_http.problems import from_http_exception
+from crm_http.problems import PROBLEM_TYPE, from_http_exception
 
 
 class Parser(FlaskParser):  # type: ignore[misc]
@@ -18,6 +23,70 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
     ARGUMENTS_PARSER = Parser()
 
 
+class Problem(Schema):
+    """RFC 9457 problem details."""
+
+    type = fields.String(metadata={"example": "about:blank"})
+    title = fields.String(metadata={"example": "Validation failed"})
+    status = fields.Integer(metadata={"example": 400})
+    detail = fields.String(metadata={"example": "probability: Must be between 0 and 100."})
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Messages per dotted field path (400 only)."},
+    )
+    request_id = fields.String(metadata={"description": "On 500 answers: quote it in reports."})
+
+
+PROBLEM_ANSWERS = {
+    "400": "Validation failed: `errors` names each field.",
+    "401": "No or bad credentials.",
+    "403": "Authenticated, but the role does not allow it.",
+    "404": "Not found (also any object of another company).",
+    "409": "A business rule refuses the change; `detail` says which.",
+    "413": "The body is over 1 MiB.",
+    "415": "The body is not JSON.",
+}
+
+
+class ProblemAnswers(BasePlugin):  # type: ignore[misc]
+    """Adds the problem+json answers that apply to each operation, by its path and method."""
+
+    def init_spec(self, spec: APISpec) -> None:
+        self.spec = spec
+        spec.components.schema("Problem", schema=Problem)
+        for status, description in PROBLEM_ANSWERS.items():
+            spec.components.response(
+                f"Problem{status}",
+                {
+                    "description": description,
+                    "content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                },
+            )
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **_: Any
+    ) -> None:
+        for method, operation in (operations or {}).items():
+            statuses = set()
+            if path and path.startswith("/api/crm/"):
+                statuses.add("401")
+            if path and "{" in path:
+                statuses.add("404")
+            if method in ("post", "put", "patch"):
+                statuses |= {"400", "413", "415"}
+            if method in ("post", "put", "patch", "delete") and path and "/api/crm/" in path:
+                statuses.add("409")
+            responses = operation.setdefault("responses", {})
+            for status in sorted(statuses):
+                responses.setdefault(status, {"$ref": f"#/components/responses/Problem{status}"})
+
+
 class Api(flask_smorest.Api):  # type: ignore[misc]
+    ERROR_SCHEMA = Problem
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(app, spec_kwargs={"extra_plugins": [ProblemAnswers()]})
+
     def handle_http_exception(self, error: HTTPException) -> Response:
         return from_http_exception(error)

@@ -1,0 +1,96 @@
+"""Errors cross the HTTP boundary in one place, as problem+json, without leaking anything."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from dependency_injector import providers
+from flask.testing import FlaskClient
+
+from crm_http.container import Container
+
+PROBLEM = "application/problem+json"
+
+
+def test_an_unexpected_failure_is_a_500_problem_with_a_request_id_and_no_details(
+    client: FlaskClient,
+    auth: dict[str, str],
+    container: Container,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Exploding:
+        def create_funnel(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("secret internal state: password=hunter2")
+
+    with container.funnels.override(providers.Object(Exploding())):
+        response = client.post("/api/crm/funnels/", json={"name": "Воронка"}, headers=auth)
+
+    assert response.status_code == 500
+    assert response.mimetype == PROBLEM
+    body = response.get_json()
+    assert body["status"] == 500 and body["request_id"]
+    assert "hunter2" not in response.get_data(as_text=True)
+    assert "Traceback" not in response.get_data(as_text=True)
+    logged = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert any(body["request_id"] in record.getMessage() for record in logged)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("get", "/api/crm/funnels/", {}, 401),
+        ("delete", "/api/crm/users/", {}, 405),
+        ("get", "/api/crm/funnels/not-a-uuid/", {}, 404),
+        ("post", "/api/crm/funnels/", {"data": "name=x"}, 415),
+        ("post", "/api/crm/funnels/", {"json": {"name": "x" * (1024 * 1024)}}, 413),
+        (
+            "post",
+            "/api/crm/funnels/",
+            {"data": "{not json", "content_type": "application/json"},
+            400,
+        ),
+        ("post", "/api/crm/funnels/", {"json": ["a", "list"]}, 400),
+    ],
+)
+def test_every_refusal_is_a_problem_document(
+    client: FlaskClient,
+    auth: dict[str, str],
+    method: str,
+    path: str,
+    kwargs: dict[str, object],
+    status: int,
+) -> None:
+    headers = {} if status == 401 else auth
+
+    response = getattr(client, method)(path, headers=headers, **kwargs)
+
+    assert response.status_code == status
+    assert response.mimetype == PROBLEM
+    body = response.get_json()
+    assert body["status"] == status and body["title"] and body["type"] == "about:blank"
+
+
+def test_a_validation_error_names_the_field_by_its_dotted_path(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    stages = [{"name": "A", "order": 1}, {"name": "B", "order": 2}, {"name": "C", "color": "red"}]
+
+    response = client.post(
+        "/api/crm/funnels/", json={"name": "Воронка", "stages": stages}, headers=auth
+    )
+
+    assert response.status_code == 400
+    assert "stages.2.color" in response.get_json()["errors"]
+
+
+def test_request_logs_carry_no_token(
+    client: FlaskClient, auth: dict[str, str], token: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    client.get("/api/crm/funnels/?search=x", headers=auth)
+
+    assert caplog.records, "the request was not logged"
+    assert all(token not in record.getMessage() for record in caplog.records)
+    assert any('"status": 200' in record.getMessage() for record in caplog.records)
