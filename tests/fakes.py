@@ -107,8 +107,10 @@ class FakeTokens(FakeRepository[ApiToken]):
 class FakeFunnels(FakeRepository[Any]):
     def with_stage(self, company_id: Any, stage_id: Any) -> Any:
         found = self._find(
-            lambda funnel: funnel.company_id == company_id
-            and any(stage.id == stage_id for stage in funnel.stages)
+            lambda funnel: (
+                funnel.company_id == company_id
+                and any(stage.id == stage_id for stage in funnel.stages)
+            )
         )
         if not found:
             raise NotFound("Stage")
@@ -124,8 +126,9 @@ class FakeContacts(FakeRepository[Any]):
 
     def with_handle(self, company_id: Any, chat_type: ChatType, handle: str) -> list[Any]:
         found = self._find(
-            lambda contact: contact.company_id == company_id
-            and contact.handle_for(chat_type) == handle
+            lambda contact: (
+                contact.company_id == company_id and contact.handle_for(chat_type) == handle
+            )
         )
         return sorted(found, key=lambda contact: contact.created_at)
 
@@ -133,9 +136,9 @@ class FakeContacts(FakeRepository[Any]):
 class FakeLeads(FakeRepository[Any]):
     def open_for_contact(self, company_id: Any, contact_id: Any) -> Any:
         found = self._find(
-            lambda lead: lead.company_id == company_id
-            and lead.contact_id == contact_id
-            and lead.is_open
+            lambda lead: (
+                lead.company_id == company_id and lead.contact_id == contact_id and lead.is_open
+            )
         )
         return min(found, key=lambda lead: lead.created_at) if found else None
 
@@ -143,9 +146,11 @@ class FakeLeads(FakeRepository[Any]):
 class FakeMessages(FakeRepository[Message]):
     def by_provider_id(self, company_id: Any, account_id: Any, provider_id: str) -> Any:
         found = self._find(
-            lambda message: message.company_id == company_id
-            and message.account_id == account_id
-            and message.provider_message_id == provider_id
+            lambda message: (
+                message.company_id == company_id
+                and message.account_id == account_id
+                and message.provider_message_id == provider_id
+            )
         )
         return found[0] if found else None
 
@@ -176,6 +181,10 @@ class FakeDatabase:
 
     def unit_of_work(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self)
+
+    def rows(self, table: str) -> list[Any]:
+        """Copies of every committed row of a table (what a list query would read)."""
+        return [copy.deepcopy(row) for row in self.table(table).values()]
 
 
 class FakeUnitOfWork:
