@@ -1,0 +1,169 @@
+"""Column types for the value objects, and the few SQL expressions that differ by dialect."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import DateTime, Integer, Numeric, String
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import Boolean, Float, TypeDecorator
+
+from crm_core.values import Color, Money, PhoneNumber, Probability
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC in and out: SQLite keeps no offset, PostgreSQL answers in the session's zone."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: the domain works in aware UTC")
+        value = value.astimezone(UTC)
+        # SQLite's storage format drops the offset anyway; strip it so nothing is shifted.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class MoneyType(TypeDecorator[Money]):
+    impl = Numeric(14, 2, asdecimal=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Money | Decimal | None, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return value.amount if isinstance(value, Money) else Money(Decimal(value)).amount
+
+    def process_result_value(self, value: Decimal | None, dialect: Dialect) -> Money | None:
+        # SQLite hands back a float-derived Decimal; Money quantizes it to cents.
+        return None if value is None else Money(Decimal(value).quantize(Decimal("0.01")))
+
+
+class ProbabilityType(TypeDecorator[Probability]):
+    impl = Integer
+    cache_ok = True
+
+    def process_bind_param(self, value: Probability | int | None, dialect: Dialect) -> int | None:
+        return None if value is None else int(value)
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> Probability | None:
+        return None if value is None else Probability(value)
+
+
+class PhoneType(TypeDecorator[PhoneNumber]):
+    """E.164 text; a plain string is accepted for comparisons in queries."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def process_bind_param(self, value: PhoneNumber | str | None, dialect: Dialect) -> str | None:
+        return value.e164 if isinstance(value, PhoneNumber) else value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> PhoneNumber | None:
+        return None if value is None else PhoneNumber(value)
+
+
+class ColorType(TypeDecorator[Color]):
+    impl = String(7)
+    cache_ok = True
+
+    def process_bind_param(self, value: Color | str | None, dialect: Dialect) -> str | None:
+        return value.hex if isinstance(value, Color) else value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Color | None:
+        return None if value is None else Color(value)
+
+
+class StrEnumType(TypeDecorator[enum.StrEnum]):
+    """A StrEnum stored as its value (plain VARCHAR: adding a member needs no migration)."""
+
+    impl = String(32)
+    cache_ok = True
+
+    def __init__(self, enum_class: type[enum.StrEnum], length: int = 32) -> None:
+        super().__init__(length)
+        self.enum_class = enum_class
+
+    def process_bind_param(self, value: enum.StrEnum | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum_class(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> enum.StrEnum | None:
+        return None if value is None else self.enum_class(value)
+
+
+# --- expressions whose SQL differs between SQLite and PostgreSQL ---------------------------
+
+
+class folded_contains(ColumnElement[bool]):
+    """Case-insensitive substring test that also folds Cyrillic.
+
+    SQLite's LIKE folds ASCII only, so there both sides go through the `crm_casefold`
+    function that the engine registers; PostgreSQL's ILIKE folds by the database's ctype.
+    """
+
+    inherit_cache = True
+    type = Boolean()
+
+    def __init__(self, column: ColumnElement[Any], text: str) -> None:
+        self.column = column
+        self.text = text
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@compiles(folded_contains)
+def _folded_contains_default(element: folded_contains, compiler: SQLCompiler, **kw: Any) -> str:
+    from sqlalchemy import func, literal
+
+    pattern = literal(_like_pattern(element.text.casefold()))
+    expression = func.crm_casefold(element.column).like(pattern, escape="\\")
+    return compiler.process(expression, **kw)
+
+
+@compiles(folded_contains, "postgresql")
+def _folded_contains_postgresql(element: folded_contains, compiler: SQLCompiler, **kw: Any) -> str:
+    from sqlalchemy import literal
+
+    pattern = literal(_like_pattern(element.text))
+    return compiler.process(element.column.ilike(pattern, escape="\\"), **kw)
+
+
+class days_between(FunctionElement[float]):
+    """(end - start) in fractional days."""
+
+    inherit_cache = True
+    type = Float()
+
+
+@compiles(days_between)
+def _days_between_sqlite(element: days_between, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = list(element.clauses)
+    return (
+        f"(julianday({compiler.process(end, **kw)}) - julianday({compiler.process(start, **kw)}))"
+    )
+
+
+@compiles(days_between, "postgresql")
+def _days_between_postgresql(element: days_between, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = list(element.clauses)
+    return (
+        f"(EXTRACT(EPOCH FROM ({compiler.process(end, **kw)} - {compiler.process(start, **kw)}))"
+        " / 86400.0)"
+    )

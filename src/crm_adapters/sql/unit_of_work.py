@@ -1,0 +1,302 @@
+"""The unit of work over a SQLAlchemy session, with one repository per aggregate root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+from sqlalchemy import Engine, exists, or_, select, union_all
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from crm_adapters.sql import tables
+from crm_adapters.sql.mapping import start_mappers
+from crm_core.activity import Activity
+from crm_core.contact import Contact
+from crm_core.deal import Deal
+from crm_core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from crm_core.funnel import Funnel
+from crm_core.lead import Lead, LeadStatus
+from crm_core.messaging import ChatType, Message, MessagingAccount
+from crm_core.tenancy import ApiToken, Branch, Company, User
+from crm_core.values import (
+    AccountId,
+    CompanyId,
+    ContactId,
+    FunnelId,
+    PhoneNumber,
+    StageId,
+    UserId,
+)
+
+T = TypeVar("T")
+
+
+class _Repository(Generic[T]):
+    """get/save/delete of one aggregate root, always within a company."""
+
+    def __init__(self, session: Session, cls: type[T], table: Any, kind: str) -> None:
+        self.session = session
+        self._cls = cls
+        self._table = table
+        self._kind = kind
+
+    def get(self, company_id: Any, object_id: Any) -> T:
+        found = self.session.get(self._cls, object_id) if object_id is not None else None
+        if found is None or getattr(found, "company_id", None) != company_id:
+            raise NotFound(self._kind)
+        return found
+
+    def _first(self, statement: Any) -> T | None:
+        found: T | None = self.session.scalars(statement.limit(1)).first()
+        return found
+
+    def save(self, entity: T) -> None:
+        self.session.add(entity)
+
+    def delete(self, entity: T) -> None:
+        self.session.delete(entity)
+
+
+class SqlCompanies(_Repository[Company]):
+    def get(self, company_id: Any, object_id: Any = None) -> Company:
+        found = self.session.get(Company, company_id)
+        if found is None:
+            raise NotFound("Company")
+        return found
+
+    def by_name(self, name: str) -> Company | None:
+        return self._first(select(Company).where(tables.companies.c.name == name))
+
+    def any(self) -> bool:
+        return bool(self.session.scalar(select(exists().select_from(tables.companies))))
+
+
+class SqlUsers(_Repository[User]):
+    def by_email(self, email: str) -> User | None:
+        return self._first(select(User).where(tables.users.c.email == email))
+
+    def find(self, user_id: UserId) -> User | None:
+        return self.session.get(User, user_id)
+
+
+class SqlTokens(_Repository[ApiToken]):
+    def by_hash(self, token_hash: str) -> ApiToken | None:
+        return self._first(select(ApiToken).where(tables.api_tokens.c.token_hash == token_hash))
+
+
+class SqlFunnels(_Repository[Funnel]):
+    def with_stage(self, company_id: CompanyId, stage_id: StageId) -> Funnel:
+        funnels, stages = tables.funnels, tables.stages
+        found = self._first(
+            select(Funnel)
+            .join(stages, stages.c.funnel_id == funnels.c.id)
+            .where(funnels.c.company_id == company_id, stages.c.id == stage_id)
+        )
+        if found is None:
+            raise NotFound("Stage")
+        return found
+
+
+class SqlContacts(_Repository[Contact]):
+    def with_phone(self, company_id: CompanyId, phone: PhoneNumber) -> list[Contact]:
+        c = tables.contacts
+        return list(
+            self.session.scalars(
+                select(Contact)
+                .where(
+                    c.c.company_id == company_id,
+                    or_(c.c.phone == phone, c.c.whatsapp == phone, c.c.phone_secondary == phone),
+                )
+                .order_by(c.c.created_at, c.c.id)
+            )
+        )
+
+    def with_handle(self, company_id: CompanyId, chat_type: ChatType, handle: str) -> list[Contact]:
+        # SQL narrows to contacts that carry the handle anywhere; which field counts for a chat
+        # type is the domain's rule (Contact.handle_for), applied to the candidates.
+        c = tables.contacts
+        candidates = [c.c.instagram == handle, c.c.telegram == handle]
+        if handle.isdigit():
+            number = "+" + handle
+            candidates += [c.c.phone == number, c.c.whatsapp == number]
+        found = self.session.scalars(
+            select(Contact)
+            .where(c.c.company_id == company_id, or_(*candidates))
+            .order_by(c.c.created_at, c.c.id)
+        )
+        return [contact for contact in found if contact.handle_for(chat_type) == handle]
+
+
+class SqlLeads(_Repository[Lead]):
+    def open_for_contact(self, company_id: CompanyId, contact_id: ContactId) -> Lead | None:
+        lead = tables.leads
+        return self._first(
+            select(Lead)
+            .where(
+                lead.c.company_id == company_id,
+                lead.c.contact_id == contact_id,
+                lead.c.status == LeadStatus.OPEN,
+            )
+            .order_by(lead.c.created_at, lead.c.id)
+        )
+
+
+class SqlMessages(_Repository[Message]):
+    def by_provider_id(
+        self, company_id: CompanyId, account_id: AccountId, provider_message_id: str
+    ) -> Message | None:
+        m = tables.messages
+        return self._first(
+            select(Message).where(
+                m.c.company_id == company_id,
+                m.c.account_id == account_id,
+                m.c.provider_message_id == provider_message_id,
+            )
+        )
+
+
+class SqlOccupancy:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _any(self, column: str, company_id: CompanyId, value: object) -> bool:
+        # Sessions do not autoflush (a flush failing inside a read would escape untranslated),
+        # so what this unit of work moved so far is flushed here, where it matters.
+        with translated_errors(self.session):
+            self.session.flush()
+        standing = union_all(
+            *(
+                select(table.c.id).where(table.c.company_id == company_id, table.c[column] == value)
+                for table in (tables.leads, tables.deals)
+            )
+        ).subquery()
+        return bool(self.session.scalar(select(exists().select_from(standing))))
+
+    def funnel_is_occupied(self, company_id: CompanyId, funnel_id: FunnelId) -> bool:
+        return self._any("funnel_id", company_id, funnel_id)
+
+    def stage_is_occupied(self, company_id: CompanyId, stage_id: StageId) -> bool:
+        return self._any("stage_id", company_id, stage_id)
+
+
+# --- translating the database's refusals into the domain's errors --------------------------
+
+# constraint name (PostgreSQL) and the text SQLite puts in its message -> the domain error
+_CONSTRAINT_ERRORS: tuple[tuple[str, str, Callable[[], DomainError]], ...] = (
+    (
+        "uq_stages_funnel_id_order",
+        "stages.funnel_id, stages.order",
+        lambda: ValidationFailed.on(
+            "order", "A stage with this order already exists in the funnel."
+        ),
+    ),
+    (
+        "uq_deals_lead_id",
+        "deals.lead_id",
+        lambda: Conflict("The lead has already been converted to a deal."),
+    ),
+    (
+        "uq_messages_account_id_provider_message_id",
+        "messages.account_id, messages.provider_message_id",
+        lambda: Conflict("A message with this provider id already exists for the account."),
+    ),
+    (
+        "uq_users_email",
+        "users.email",
+        lambda: Conflict("A user with this email already exists."),
+    ),
+)
+
+
+def translate_integrity_error(error: IntegrityError) -> DomainError:
+    original = error.orig
+    name = getattr(getattr(original, "diag", None), "constraint_name", None) or ""
+    text = str(original)
+    for constraint, sqlite_text, make in _CONSTRAINT_ERRORS:
+        if name == constraint or sqlite_text in text:
+            return make()
+    return Conflict("The change conflicts with data changed meanwhile or with related records.")
+
+
+def _is_concurrency_failure(error: OperationalError) -> bool:
+    """A serialization failure, a deadlock or a locked SQLite file: someone else won the race."""
+    code = getattr(error.orig, "sqlstate", None)
+    return code in ("40001", "40P01") or "database is locked" in str(error.orig)
+
+
+@contextmanager
+def translated_errors(session: Session) -> Iterator[None]:
+    """Runs a flush or commit; the database's refusals leave as domain errors, rolled back."""
+    try:
+        yield
+    except IntegrityError as error:
+        session.rollback()
+        raise translate_integrity_error(error) from error
+    except StaleDataError as error:
+        session.rollback()
+        raise Conflict("The object was changed meanwhile: reload it and try again.") from error
+    except OperationalError as error:
+        session.rollback()
+        if _is_concurrency_failure(error):
+            raise Conflict("The object was changed meanwhile: try again.") from error
+        raise
+
+
+class SqlUnitOfWork:
+    """One session, one transaction: rolled back on leaving the block unless committed."""
+
+    session: Session
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._session_factory = session_factory
+
+    def __enter__(self) -> Self:
+        self.session = session = self._session_factory()
+        self.companies = SqlCompanies(session, Company, tables.companies, "Company")
+        self.users = SqlUsers(session, User, tables.users, "User")
+        self.tokens = SqlTokens(session, ApiToken, tables.api_tokens, "Token")
+        self.branches = _Repository(session, Branch, tables.branches, "Branch")
+        self.funnels = SqlFunnels(session, Funnel, tables.funnels, "Funnel")
+        self.contacts = SqlContacts(session, Contact, tables.contacts, "Contact")
+        self.leads = SqlLeads(session, Lead, tables.leads, "Lead")
+        self.deals = _Repository(session, Deal, tables.deals, "Deal")
+        self.activities = _Repository(session, Activity, tables.activities, "Activity")
+        self.accounts = _Repository(session, MessagingAccount, tables.messaging_accounts, "Account")
+        self.messages = SqlMessages(session, Message, tables.messages, "Message")
+        self.occupancy = SqlOccupancy(session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # close() rolls back what was not committed but, unlike rollback(), leaves the loaded
+        # objects readable after the block (callers keep a funnel to look its stages up).
+        self.session.close()
+
+    def commit(self) -> None:
+        with translated_errors(self.session):
+            self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+
+def unit_of_work_factory(engine: Engine) -> Callable[[], SqlUnitOfWork]:
+    """What the use cases take as `uow`: a new SqlUnitOfWork per call, on `engine`."""
+    start_mappers()
+    # expire_on_commit=False: use cases read ids and fields after commit without a reload.
+    # autoflush=False: every flush happens in commit() or the occupancy checks, where the
+    # database's refusals are translated into domain errors.
+    sessions = sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+
+    def make() -> SqlUnitOfWork:
+        return SqlUnitOfWork(sessions)
+
+    return make
