@@ -10,7 +10,7 @@ from crm_core.errors import InvalidValue
 from crm_core.values import Color, Money, Probability
 
 
-class MoneyField(fields.Field):
+class MoneyField(fields.Field[Money]):
     """Money in: a JSON number or a decimal string; money out: a string with two places."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -29,14 +29,18 @@ class MoneyField(fields.Field):
         return None if value is None else str(Money.parse(value))
 
 
-class ProbabilityField(fields.Integer):
+class ProbabilityField(fields.Field[Probability]):
+    """A whole percentage 0..100 (a JSON integer)."""
+
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(strict=True, **kwargs)
+        kwargs.setdefault("metadata", {}).update({"type": "integer", "minimum": 0, "maximum": 100})
+        super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Probability:
-        number = super()._deserialize(value, attr, data, **kwargs)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError("Must be an integer.")
         try:
-            return Probability(number)
+            return Probability(value)
         except InvalidValue as error:
             raise ValidationError(error.detail) from None
 
@@ -44,15 +48,18 @@ class ProbabilityField(fields.Integer):
         return None if value is None else int(value)
 
 
-class ColorField(fields.String):
+class ColorField(fields.Field[Color]):
+    """`#RRGGBB` in either case; answered lower-case."""
+
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("metadata", {}).update({"pattern": "^#[0-9a-fA-F]{6}$"})
+        kwargs.setdefault("metadata", {}).update(
+            {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$", "example": "#3498db"}
+        )
         super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Color:
-        text = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return Color(text)
+            return Color(value)
         except InvalidValue as error:
             raise ValidationError(error.detail) from None
 

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from crm_http.problems import PROBLEM_TYPE, from_http_exception
 
 
-class Parser(FlaskParser):  # type: ignore[misc]
+class Parser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
 
 
@@ -49,7 +49,7 @@ PROBLEM_ANSWERS = {
 }
 
 
-class ProblemAnswers(BasePlugin):  # type: ignore[misc]
+class ProblemAnswers(BasePlugin):
     """Adds the problem+json answers that apply to each operation, by its path and method."""
 
     def init_spec(self, spec: APISpec) -> None:

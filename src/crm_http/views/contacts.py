@@ -9,6 +9,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from crm_core.ports import Page, ReadModel, Resource
+from crm_core.values import ContactId
 from crm_http.auth import current_actor
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint
@@ -17,7 +18,7 @@ from crm_http.listing import envelope, list_query
 from crm_http.schemas import Body, CreatedRange, RowSchema
 from crm_http.smorest import Blueprint
 
-TEXT = {"validate": validate.Length(max=255)}
+TEXT = validate.Length(max=255)
 
 
 class ContactRow(RowSchema):
@@ -48,20 +49,20 @@ class ContactRow(RowSchema):
 
 class ContactBody(Body):
     first_name = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    last_name = fields.String(**TEXT)
-    middle_name = fields.String(**TEXT)
-    phone = fields.String(allow_none=True, **TEXT)
-    phone_secondary = fields.String(allow_none=True, **TEXT)
-    email = fields.String(allow_none=True, **TEXT)
-    whatsapp = fields.String(allow_none=True, **TEXT)
-    instagram = fields.String(allow_none=True, **TEXT)
-    telegram = fields.String(**TEXT)
-    company_name = fields.String(**TEXT)
-    position = fields.String(**TEXT)
+    last_name = fields.String(validate=TEXT)
+    middle_name = fields.String(validate=TEXT)
+    phone = fields.String(allow_none=True, validate=TEXT)
+    phone_secondary = fields.String(allow_none=True, validate=TEXT)
+    email = fields.String(allow_none=True, validate=TEXT)
+    whatsapp = fields.String(allow_none=True, validate=TEXT)
+    instagram = fields.String(allow_none=True, validate=TEXT)
+    telegram = fields.String(validate=TEXT)
+    company_name = fields.String(validate=TEXT)
+    position = fields.String(validate=TEXT)
     address = fields.String(validate=validate.Length(max=1000))
     notes = fields.String(validate=validate.Length(max=10_000))
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=100)))
-    source = fields.String(**TEXT)
+    source = fields.String(validate=TEXT)
     is_active = fields.Boolean()
     is_client = fields.Boolean()
     branch_id = Reference("branch", allow_none=True)
@@ -135,7 +136,7 @@ def contacts_blueprint(container: Container) -> Blueprint:
         query = list_query({**args, "page_size": args["page_size"]})
         model: ReadModel = read_model()
         page: Page = model.contact_timeline(
-            current_actor().company_id, object_id, query.page, query.page_size
+            current_actor().company_id, ContactId(object_id), query.page, query.page_size
         )
         return envelope(page, query)
 

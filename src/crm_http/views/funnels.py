@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from crm_core.funnel import StageSpec
 from crm_core.ports import ReadModel, Resource, Row, StatisticsFilter
 from crm_core.services.funnels import FunnelUseCases
-from crm_core.values import DEFAULT_STAGE_COLOR
+from crm_core.values import DEFAULT_STAGE_COLOR, FunnelId
 from crm_http.auth import current_actor
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint
@@ -187,7 +187,7 @@ def funnels_blueprint(container: Container) -> Blueprint:
             owner_id=args.get("owner"),
         )
         model: ReadModel = read_model()
-        return model.funnel_statistics(current_actor().company_id, object_id, period)
+        return model.funnel_statistics(current_actor().company_id, FunnelId(object_id), period)
 
     return blp
 
