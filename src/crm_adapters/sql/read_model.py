@@ -1,0 +1,768 @@
+"""The read side: lists, details, the contact timeline and funnel statistics as plain rows.
+
+Every list is one declarative `ListSpec` (fields, filters, search, orderings) run by one generic
+function; related names come from joins, so a page costs the same statements at any size.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import attrs
+from sqlalchemy import (
+    Connection,
+    Engine,
+    FromClause,
+    Select,
+    Table,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from crm_adapters.sql import tables
+from crm_adapters.sql.statistics import funnel_statistics
+from crm_adapters.sql.types import folded_contains
+from crm_core.activity import ActivityType
+from crm_core.contact import Contact
+from crm_core.errors import NotFound, ValidationFailed
+from crm_core.messaging import ChatType, MessageStatus, MessageType
+from crm_core.ports import ListQuery, Page, Resource, Row, StatisticsFilter
+from crm_core.values import Color, CompanyId, ContactId, FunnelId, Money, PhoneNumber, Probability
+
+Column = ColumnElement[Any]
+Filter = Callable[[Any], ColumnElement[bool]]
+
+
+@attrs.frozen
+class Computed:
+    """A row field computed in Python from selected columns (names joined from parts, labels)."""
+
+    inputs: tuple[Column, ...]
+    compute: Callable[..., Any]
+
+
+Field = Column | Computed
+RowList = list[dict[str, Any]]
+
+
+@attrs.frozen
+class ListSpec:
+    """What a list shows and how it may be narrowed and ordered.
+
+    `filters` and `search` use columns of `table` only, so that counting needs no joins.
+    """
+
+    kind: str  # the NotFound kind of a detail
+    table: Table
+    source: FromClause  # `table` with the joins that name related objects
+    company: Column
+    fields: Mapping[str, Field]
+    filters: Mapping[str, Filter]
+    search: tuple[Column, ...]
+    ordering_columns: Mapping[str, Column]
+    default_ordering: tuple[tuple[str, bool], ...] = (("created_at", True),)
+
+    @property
+    def orderings(self) -> frozenset[str]:
+        return frozenset(self.ordering_columns)
+
+    @property
+    def filter_names(self) -> frozenset[str]:
+        return frozenset(self.filters)
+
+
+# --- filters -------------------------------------------------------------------------------
+
+
+def text_filter(column: Column) -> Filter:
+    return lambda value: folded_contains(column, str(value))
+
+
+def equals(column: Column) -> Filter:
+    return lambda value: column == value
+
+
+def digits_filter(column: Column) -> Filter:
+    return lambda value: column.contains(str(value), autoescape=True)
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, UTC)
+
+
+def day_range(name: str, column: Column) -> dict[str, Filter]:
+    """`name_after` / `name_before` over a timestamp: whole UTC days, both inclusive."""
+    return {
+        f"{name}_after": lambda day: column >= _start_of(day),
+        f"{name}_before": lambda day: column < _start_of(day + timedelta(days=1)),
+    }
+
+
+def date_range(name: str, column: Column) -> dict[str, Filter]:
+    return {
+        f"{name}_after": lambda day: column >= day,
+        f"{name}_before": lambda day: column <= day,
+    }
+
+
+# --- fields ----------------------------------------------------------------------------------
+
+
+def _full_name(last: str | None, first: str | None, middle: str | None) -> str | None:
+    if first is None:  # no contact joined
+        return None
+    # The domain's own definition, applied to the selected parts.
+    parts = SimpleNamespace(last_name=last or "", first_name=first, middle_name=middle or "")
+    name: str = Contact.full_name.fget(parts)  # type: ignore[attr-defined]
+    return name
+
+
+def full_name(contact: FromClause) -> Computed:
+    c = contact.c
+    return Computed((c.last_name, c.first_name, c.middle_name), _full_name)
+
+
+def user_name(user: FromClause) -> Computed:
+    """A user's full name, or the e-mail when the name is empty; None without a user."""
+    return Computed((user.c.full_name, user.c.email), lambda name, email: name or email)
+
+
+def label_of(column: Column, labels: type[Any]) -> Computed:
+    """The display label of an enum value (`activity_type_display` and the like)."""
+    return Computed((column,), lambda value: None if value is None else labels(value).label)
+
+
+def _plain(value: Any) -> Any:
+    """Value objects leave as JSON-ready primitives: Decimal, int, str."""
+    if isinstance(value, Money):
+        return value.amount
+    if isinstance(value, Probability):
+        return value.percent
+    if isinstance(value, PhoneNumber):
+        return value.e164
+    if isinstance(value, Color):
+        return value.hex
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def _audit(table: Table) -> dict[str, Column]:
+    return {"created_at": table.c.created_at, "updated_at": table.c.updated_at}
+
+
+# --- the specs -------------------------------------------------------------------------------
+
+t = tables
+_owner = t.users.alias("owner")
+_contact = t.contacts.alias("contact")
+_funnel = t.funnels.alias("funnel")
+_stage = t.stages.alias("stage")
+_company = t.companies.alias("company")
+
+
+def _named_owner(table: Table, source: FromClause) -> FromClause:
+    return source.outerjoin(_owner, _owner.c.id == table.c.owner_id)
+
+
+def _pipeline_source(table: Table) -> FromClause:
+    source = table.join(_contact, _contact.c.id == table.c.contact_id)
+    source = source.join(_funnel, _funnel.c.id == table.c.funnel_id)
+    source = source.join(_stage, _stage.c.id == table.c.stage_id)
+    return _named_owner(table, source)
+
+
+def _pipeline_fields(table: Table) -> dict[str, Field]:
+    return {
+        "id": table.c.id,
+        "company": table.c.company_id,
+        "contact": table.c.contact_id,
+        "contact_name": full_name(_contact),
+        "funnel": table.c.funnel_id,
+        "funnel_name": _funnel.c.name,
+        "stage": table.c.stage_id,
+        "stage_name": _stage.c.name,
+        "owner": table.c.owner_id,
+        "owner_name": user_name(_owner),
+        "title": table.c.title,
+        "description": table.c.description,
+    }
+
+
+def _pipeline_filters(table: Table) -> dict[str, Filter]:
+    return {
+        "title": text_filter(table.c.title),
+        "funnel": equals(table.c.funnel_id),
+        "stage": equals(table.c.stage_id),
+        "owner": equals(table.c.owner_id),
+        "contact": equals(table.c.contact_id),
+        **day_range("created_at", table.c.created_at),
+    }
+
+
+_lead_of_deal = t.leads.alias("lead_of_deal")
+_activity_lead = t.leads.alias("activity_lead")
+_activity_deal = t.deals.alias("activity_deal")
+_author = t.users.alias("author")
+_message_account = t.messaging_accounts.alias("message_account")
+
+
+def _stage_fields(stages: Table) -> dict[str, Field]:
+    return {
+        "id": stages.c.id,
+        "funnel": stages.c.funnel_id,
+        "name": stages.c.name,
+        "order": stages.c.order,
+        "color": stages.c.color,
+        "is_final": stages.c.is_final,
+        "is_success": stages.c.is_success,
+        **_audit(stages),
+    }
+
+
+LIST_SPECS: dict[Resource, ListSpec] = {
+    Resource.FUNNELS: ListSpec(
+        kind="Funnel",
+        table=t.funnels,
+        source=t.funnels.join(_company, _company.c.id == t.funnels.c.company_id),
+        company=t.funnels.c.company_id,
+        fields={
+            "id": t.funnels.c.id,
+            "company": t.funnels.c.company_id,
+            "company_name": _company.c.name,
+            "name": t.funnels.c.name,
+            "description": t.funnels.c.description,
+            "is_active": t.funnels.c.is_active,
+            **_audit(t.funnels),
+        },
+        filters={"is_active": equals(t.funnels.c.is_active)},
+        search=(t.funnels.c.name, t.funnels.c.description),
+        ordering_columns={"created_at": t.funnels.c.created_at, "name": t.funnels.c.name},
+    ),
+    Resource.STAGES: ListSpec(
+        kind="Stage",
+        table=t.stages,
+        source=t.stages.join(t.funnels, t.funnels.c.id == t.stages.c.funnel_id),
+        company=t.funnels.c.company_id,
+        fields=_stage_fields(t.stages),
+        filters={"funnel": equals(t.stages.c.funnel_id)},
+        search=(t.stages.c.name,),
+        ordering_columns={
+            "funnel": t.stages.c.funnel_id,
+            "order": t.stages.c.order,
+            "name": t.stages.c.name,
+            "created_at": t.stages.c.created_at,
+        },
+        default_ordering=(("funnel", False), ("order", False)),
+    ),
+    Resource.CONTACTS: ListSpec(
+        kind="Contact",
+        table=t.contacts,
+        source=_named_owner(
+            t.contacts,
+            t.contacts.outerjoin(t.branches, t.branches.c.id == t.contacts.c.branch_id),
+        ),
+        company=t.contacts.c.company_id,
+        fields={
+            "id": t.contacts.c.id,
+            "company": t.contacts.c.company_id,
+            "branch": t.contacts.c.branch_id,
+            "branch_name": t.branches.c.name,
+            "owner": t.contacts.c.owner_id,
+            "owner_name": user_name(_owner),
+            "first_name": t.contacts.c.first_name,
+            "last_name": t.contacts.c.last_name,
+            "middle_name": t.contacts.c.middle_name,
+            "full_name": full_name(t.contacts),
+            **{
+                name: t.contacts.c[name]
+                for name in (
+                    "phone",
+                    "phone_secondary",
+                    "email",
+                    "whatsapp",
+                    "instagram",
+                    "telegram",
+                    "company_name",
+                    "position",
+                    "address",
+                    "notes",
+                    "tags",
+                    "source",
+                    "is_active",
+                    "is_client",
+                )
+            },
+            **_audit(t.contacts),
+        },
+        filters={
+            "phone": digits_filter(t.contacts.c.phone_digits),
+            "email": text_filter(t.contacts.c.email),
+            "first_name": text_filter(t.contacts.c.first_name),
+            "last_name": text_filter(t.contacts.c.last_name),
+            "is_active": equals(t.contacts.c.is_active),
+            "is_client": equals(t.contacts.c.is_client),
+            "source": text_filter(t.contacts.c.source),
+            "owner": equals(t.contacts.c.owner_id),
+            "branch": equals(t.contacts.c.branch_id),
+            **day_range("created_at", t.contacts.c.created_at),
+        },
+        search=tuple(
+            t.contacts.c[name]
+            for name in (
+                "first_name",
+                "last_name",
+                "middle_name",
+                "phone",
+                "email",
+                "company_name",
+            )
+        ),
+        ordering_columns={
+            "created_at": t.contacts.c.created_at,
+            "first_name": t.contacts.c.first_name,
+            "last_name": t.contacts.c.last_name,
+        },
+    ),
+    Resource.LEADS: ListSpec(
+        kind="Lead",
+        table=t.leads,
+        source=_pipeline_source(t.leads),
+        company=t.leads.c.company_id,
+        fields={
+            **_pipeline_fields(t.leads),
+            "estimated_value": t.leads.c.estimated_value,
+            "probability": t.leads.c.probability,
+            "source": t.leads.c.source,
+            "status": t.leads.c.status,
+            "deal": t.leads.c.deal_id,
+            "stage_changed_at": t.leads.c.stage_changed_at,
+            "closed_at": t.leads.c.closed_at,
+            **_audit(t.leads),
+        },
+        filters={
+            **_pipeline_filters(t.leads),
+            "source": text_filter(t.leads.c.source),
+            "status": equals(t.leads.c.status),
+        },
+        search=(t.leads.c.title, t.leads.c.description),
+        ordering_columns={
+            "created_at": t.leads.c.created_at,
+            "estimated_value": t.leads.c.estimated_value,
+            "title": t.leads.c.title,
+        },
+    ),
+    Resource.DEALS: ListSpec(
+        kind="Deal",
+        table=t.deals,
+        source=_pipeline_source(t.deals).outerjoin(
+            _lead_of_deal, _lead_of_deal.c.id == t.deals.c.lead_id
+        ),
+        company=t.deals.c.company_id,
+        fields={
+            **_pipeline_fields(t.deals),
+            "lead": t.deals.c.lead_id,
+            "lead_title": _lead_of_deal.c.title,
+            "amount": t.deals.c.amount,
+            "probability": t.deals.c.probability,
+            "is_won": t.deals.c.is_won,
+            "is_lost": t.deals.c.is_lost,
+            "lost_reason": t.deals.c.lost_reason,
+            "expected_close_date": t.deals.c.expected_close_date,
+            "closed_at": t.deals.c.closed_at,
+            "stage_changed_at": t.deals.c.stage_changed_at,
+            **_audit(t.deals),
+        },
+        filters={
+            **_pipeline_filters(t.deals),
+            "lead": equals(t.deals.c.lead_id),
+            "is_won": equals(t.deals.c.is_won),
+            "is_lost": equals(t.deals.c.is_lost),
+            "expected_close_date": equals(t.deals.c.expected_close_date),
+            **date_range("expected_close_date", t.deals.c.expected_close_date),
+        },
+        search=(t.deals.c.title, t.deals.c.description),
+        ordering_columns={
+            "created_at": t.deals.c.created_at,
+            "amount": t.deals.c.amount,
+            "expected_close_date": t.deals.c.expected_close_date,
+            "title": t.deals.c.title,
+        },
+    ),
+    Resource.ACTIVITIES: ListSpec(
+        kind="Activity",
+        table=t.activities,
+        source=t.activities.outerjoin(_author, _author.c.id == t.activities.c.user_id)
+        .outerjoin(_contact, _contact.c.id == t.activities.c.contact_id)
+        .outerjoin(_activity_lead, _activity_lead.c.id == t.activities.c.lead_id)
+        .outerjoin(_activity_deal, _activity_deal.c.id == t.activities.c.deal_id),
+        company=t.activities.c.company_id,
+        fields={
+            "id": t.activities.c.id,
+            "company": t.activities.c.company_id,
+            "user": t.activities.c.user_id,
+            "user_name": user_name(_author),
+            "contact": t.activities.c.contact_id,
+            "contact_name": full_name(_contact),
+            "lead": t.activities.c.lead_id,
+            "lead_title": _activity_lead.c.title,
+            "deal": t.activities.c.deal_id,
+            "deal_title": _activity_deal.c.title,
+            "activity_type": t.activities.c.activity_type,
+            "activity_type_display": label_of(t.activities.c.activity_type, ActivityType),
+            "title": t.activities.c.title,
+            "description": t.activities.c.description,
+            "activity_date": t.activities.c.activity_date,
+            "due_date": t.activities.c.due_date,
+            "is_done": t.activities.c.is_done,
+            **_audit(t.activities),
+        },
+        filters={
+            "contact": equals(t.activities.c.contact_id),
+            "lead": equals(t.activities.c.lead_id),
+            "deal": equals(t.activities.c.deal_id),
+            "activity_type": equals(t.activities.c.activity_type),
+            "user": equals(t.activities.c.user_id),
+            "is_done": equals(t.activities.c.is_done),
+            **day_range("activity_date", t.activities.c.activity_date),
+        },
+        search=(t.activities.c.title, t.activities.c.description),
+        ordering_columns={
+            "activity_date": t.activities.c.activity_date,
+            "created_at": t.activities.c.created_at,
+        },
+        default_ordering=(("activity_date", True),),
+    ),
+    Resource.USERS: ListSpec(
+        kind="User",
+        table=t.users,
+        source=t.users,
+        company=t.users.c.company_id,
+        fields={
+            "id": t.users.c.id,
+            "email": t.users.c.email,
+            "full_name": t.users.c.full_name,
+            "role": t.users.c.role,
+            "is_active": t.users.c.is_active,
+            "created_at": t.users.c.created_at,
+        },
+        filters={"is_active": equals(t.users.c.is_active), "role": equals(t.users.c.role)},
+        search=(t.users.c.email, t.users.c.full_name),
+        ordering_columns={
+            "created_at": t.users.c.created_at,
+            "email": t.users.c.email,
+            "full_name": t.users.c.full_name,
+        },
+    ),
+    Resource.BRANCHES: ListSpec(
+        kind="Branch",
+        table=t.branches,
+        source=t.branches,
+        company=t.branches.c.company_id,
+        fields={
+            "id": t.branches.c.id,
+            "company": t.branches.c.company_id,
+            "name": t.branches.c.name,
+            "address": t.branches.c.address,
+            "is_active": t.branches.c.is_active,
+            **_audit(t.branches),
+        },
+        filters={"is_active": equals(t.branches.c.is_active)},
+        search=(t.branches.c.name, t.branches.c.address),
+        ordering_columns={"created_at": t.branches.c.created_at, "name": t.branches.c.name},
+    ),
+    Resource.ACCOUNTS: ListSpec(
+        kind="Account",
+        table=t.messaging_accounts,
+        source=t.messaging_accounts.join(
+            _company, _company.c.id == t.messaging_accounts.c.company_id
+        ),
+        company=t.messaging_accounts.c.company_id,
+        # Never the API key nor the webhook secret: rows are dumped as they are.
+        fields={
+            "id": t.messaging_accounts.c.id,
+            "company": t.messaging_accounts.c.company_id,
+            "company_name": _company.c.name,
+            "name": t.messaging_accounts.c.name,
+            "api_key_hint": t.messaging_accounts.c.api_key_hint,
+            "api_url": t.messaging_accounts.c.api_url,
+            "instance_id": t.messaging_accounts.c.instance_id,
+            "integration_type": t.messaging_accounts.c.chat_type,
+            "integration_type_display": label_of(t.messaging_accounts.c.chat_type, ChatType),
+            "is_active": t.messaging_accounts.c.is_active,
+            "is_connected": t.messaging_accounts.c.is_connected,
+            "channel_state": t.messaging_accounts.c.channel_state,
+            "last_sync": t.messaging_accounts.c.last_sync,
+            "last_error": t.messaging_accounts.c.last_error,
+            "metadata": t.messaging_accounts.c["metadata"],
+            "default_funnel": t.messaging_accounts.c.default_funnel_id,
+            "auto_create_leads": t.messaging_accounts.c.auto_create_leads,
+            **_audit(t.messaging_accounts),
+        },
+        filters={
+            "integration_type": equals(t.messaging_accounts.c.chat_type),
+            "is_active": equals(t.messaging_accounts.c.is_active),
+            "is_connected": equals(t.messaging_accounts.c.is_connected),
+        },
+        search=(t.messaging_accounts.c.name,),
+        ordering_columns={
+            "created_at": t.messaging_accounts.c.created_at,
+            "name": t.messaging_accounts.c.name,
+        },
+    ),
+    Resource.MESSAGES: ListSpec(
+        kind="Message",
+        table=t.messages,
+        source=t.messages.join(
+            _message_account, _message_account.c.id == t.messages.c.account_id
+        ).outerjoin(_contact, _contact.c.id == t.messages.c.contact_id),
+        company=t.messages.c.company_id,
+        fields={
+            "id": t.messages.c.id,
+            "account": t.messages.c.account_id,
+            "account_info": _message_account.c.instance_id,
+            "contact": t.messages.c.contact_id,
+            "contact_name": full_name(_contact),
+            "lead": t.messages.c.lead_id,
+            "message_id": t.messages.c.provider_message_id,
+            "chat_type": t.messages.c.chat_type,
+            "chat_id": t.messages.c.chat_id,
+            "from_number": t.messages.c.from_number,
+            "to_number": t.messages.c.to_number,
+            "message_type": t.messages.c.message_type,
+            "message_type_display": label_of(t.messages.c.message_type, MessageType),
+            "text": t.messages.c.text,
+            "media_url": t.messages.c.media_url,
+            "caption": t.messages.c.caption,
+            "is_incoming": t.messages.c.is_incoming,
+            "is_read": t.messages.c.is_read,
+            "status": t.messages.c.status,
+            "status_display": label_of(t.messages.c.status, MessageStatus),
+            "error": t.messages.c.error,
+            "author_name": t.messages.c.author_name,
+            "is_edited": t.messages.c.is_edited,
+            "is_deleted": t.messages.c.is_deleted,
+            "metadata": t.messages.c["metadata"],
+            "timestamp": t.messages.c.timestamp,
+            **_audit(t.messages),
+        },
+        filters={
+            "account": equals(t.messages.c.account_id),
+            "contact": equals(t.messages.c.contact_id),
+            "lead": equals(t.messages.c.lead_id),
+            "is_incoming": equals(t.messages.c.is_incoming),
+            "is_read": equals(t.messages.c.is_read),
+            "message_type": equals(t.messages.c.message_type),
+            "status": equals(t.messages.c.status),
+            "chat_id": equals(t.messages.c.chat_id),
+            **day_range("timestamp", t.messages.c.timestamp),
+        },
+        search=(t.messages.c.text, t.messages.c.from_number, t.messages.c.to_number),
+        ordering_columns={
+            "timestamp": t.messages.c.timestamp,
+            "created_at": t.messages.c.created_at,
+        },
+        default_ordering=(("timestamp", True),),
+    ),
+}
+
+# The stages nested in a funnel row, fetched for a whole page in one statement.
+_NESTED_STAGE_FIELDS = _stage_fields(t.stages)
+
+
+# --- the generic machinery -----------------------------------------------------------------
+
+
+def _select_fields(fields: Mapping[str, Field]) -> list[Column]:
+    columns: list[Column] = []
+    for name, field in fields.items():
+        if isinstance(field, Computed):
+            columns += [part.label(f"{name}__{i}") for i, part in enumerate(field.inputs)]
+        else:
+            columns.append(field.label(name))
+    return columns
+
+
+def _build_rows(fields: Mapping[str, Field], result: Iterable[Any]) -> list[dict[str, Any]]:
+    rows = []
+    for record in result:
+        values = record._mapping
+        row: dict[str, Any] = {}
+        for name, field in fields.items():
+            if isinstance(field, Computed):
+                parts = (values[f"{name}__{i}"] for i in range(len(field.inputs)))
+                row[name] = _plain(field.compute(*parts))
+            else:
+                row[name] = _plain(values[name])
+        rows.append(row)
+    return rows
+
+
+def _conditions(spec: ListSpec, company_id: CompanyId, query: ListQuery) -> list[Any]:
+    conditions: list[Any] = [spec.company == company_id]
+    for name, value in query.filters.items():
+        make = spec.filters.get(name)
+        # Unknown names are ignored as the contract ignores unknown query parameters.
+        if make is not None and value is not None:
+            conditions.append(make(value))
+    if query.search:
+        conditions.append(or_(*(folded_contains(column, query.search) for column in spec.search)))
+    return conditions
+
+
+def _order_by(spec: ListSpec, ordering: Sequence[tuple[str, bool]]) -> list[Any]:
+    clauses = []
+    for name, descending in ordering or spec.default_ordering:
+        column = spec.ordering_columns.get(name)
+        if column is None:
+            raise ValidationFailed.on("ordering", f"Unknown ordering field {name!r}.")
+        # Nulls sort as the largest value on both databases (PostgreSQL's own default).
+        clauses.append(column.desc().nulls_first() if descending else column.asc().nulls_last())
+    last_descending = (ordering or spec.default_ordering)[-1][1]
+    # The id settles ties, so that pages never overlap or skip.
+    clauses.append(spec.table.c.id.desc() if last_descending else spec.table.c.id.asc())
+    return clauses
+
+
+def _as_uuid(value: object) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+class SqlReadModel:
+    """crm_core.ports.ReadModel on SQL: each call is one short read-only transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def list(self, resource: Resource, company_id: CompanyId, query: ListQuery) -> Page:
+        spec = LIST_SPECS[resource]
+        conditions = _conditions(spec, company_id, query)
+        count_from: FromClause = spec.table
+        if spec.company.table is not spec.table:
+            count_from = spec.source
+        with self.engine.connect() as connection:
+            count = connection.scalar(
+                select(func.count()).select_from(count_from).where(*conditions)
+            )
+            statement = (
+                select(*_select_fields(spec.fields))
+                .select_from(spec.source)
+                .where(*conditions)
+                .order_by(*_order_by(spec, query.ordering))
+                .limit(query.page_size)
+                .offset(query.offset)
+            )
+            rows = self._rows(connection, resource, spec, statement)
+        return Page(count=int(count or 0), rows=rows)
+
+    def detail(self, resource: Resource, company_id: CompanyId, object_id: object) -> Row:
+        spec = LIST_SPECS[resource]
+        key = _as_uuid(object_id)
+        if key is None:
+            raise NotFound(spec.kind)
+        statement = (
+            select(*_select_fields(spec.fields))
+            .select_from(spec.source)
+            .where(spec.company == company_id, spec.table.c.id == key)
+        )
+        with self.engine.connect() as connection:
+            rows = self._rows(connection, resource, spec, statement)
+        if not rows:
+            raise NotFound(spec.kind)
+        return rows[0]
+
+    def _rows(
+        self, connection: Connection, resource: Resource, spec: ListSpec, statement: Select[Any]
+    ) -> RowList:
+        rows = _build_rows(spec.fields, connection.execute(statement))
+        if resource is Resource.FUNNELS:
+            self._attach_stages(connection, rows)
+        return rows
+
+    @staticmethod
+    def _attach_stages(connection: Connection, funnels: RowList) -> None:
+        by_funnel: dict[Any, list[dict[str, Any]]] = {row["id"]: [] for row in funnels}
+        if by_funnel:
+            stages = connection.execute(
+                select(*_select_fields(_NESTED_STAGE_FIELDS))
+                .where(t.stages.c.funnel_id.in_(list(by_funnel)))
+                .order_by(t.stages.c.funnel_id, t.stages.c.order)
+            )
+            for stage in _build_rows(_NESTED_STAGE_FIELDS, stages):
+                by_funnel[stage["funnel"]].append(stage)
+        for row in funnels:
+            row["stages"] = by_funnel[row["id"]]
+
+    def funnel_statistics(
+        self, company_id: CompanyId, funnel_id: FunnelId, period: StatisticsFilter
+    ) -> Row:
+        with self.engine.connect() as connection:
+            return funnel_statistics(connection, company_id, funnel_id, period)
+
+    def contact_timeline(
+        self, company_id: CompanyId, contact_id: ContactId, page: int, page_size: int
+    ) -> Page:
+        """Activities and messages of a contact, newest first: one merged, paginated index,
+        then the rows of that page by kind."""
+        activities, messages = t.activities, t.messages
+        merged = union_all(
+            select(
+                activities.c.id,
+                activities.c.activity_date.label("moment"),
+                literal("activity").label("kind"),
+            ).where(activities.c.company_id == company_id, activities.c.contact_id == contact_id),
+            select(
+                messages.c.id,
+                messages.c.timestamp.label("moment"),
+                literal("message").label("kind"),
+            ).where(messages.c.company_id == company_id, messages.c.contact_id == contact_id),
+        ).subquery("timeline")
+        with self.engine.connect() as connection:
+            contact_exists = connection.scalar(
+                select(t.contacts.c.id).where(
+                    t.contacts.c.company_id == company_id, t.contacts.c.id == contact_id
+                )
+            )
+            if contact_exists is None:
+                raise NotFound("Contact")
+            count = connection.scalar(select(func.count()).select_from(merged)) or 0
+            entries = connection.execute(
+                select(merged.c.id, merged.c.kind)
+                .order_by(merged.c.moment.desc(), merged.c.kind, merged.c.id.desc())
+                .limit(page_size)
+                .offset((page - 1) * page_size)
+            ).all()
+            found: dict[Any, dict[str, Any]] = {}
+            for kind, resource in (
+                ("activity", Resource.ACTIVITIES),
+                ("message", Resource.MESSAGES),
+            ):
+                ids = [entry.id for entry in entries if entry.kind == kind]
+                if not ids:
+                    continue
+                spec = LIST_SPECS[resource]
+                statement = (
+                    select(*_select_fields(spec.fields))
+                    .select_from(spec.source)
+                    .where(spec.company == company_id, spec.table.c.id.in_(ids))
+                )
+                for row in self._rows(connection, resource, spec, statement):
+                    found[row["id"]] = {**row, "kind": kind}
+        return Page(count=int(count), rows=[found[entry.id] for entry in entries])
+
+
+__all__ = ["LIST_SPECS", "ListSpec", "SqlReadModel"]

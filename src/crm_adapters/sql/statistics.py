@@ -1,0 +1,244 @@
+"""Funnel statistics (CONTRACT section 5): four grouped statements, whatever the funnel's size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Float, Numeric, Table, case, func, literal, select, union_all
+from sqlalchemy.sql.elements import ColumnElement
+
+from crm_adapters.sql import tables as t
+from crm_adapters.sql.types import days_between
+from crm_core.errors import NotFound
+from crm_core.lead import LeadStatus
+from crm_core.ports import StatisticsFilter
+from crm_core.values import CompanyId, FunnelId
+
+_CENT = Decimal("0.01")
+# Sums leave the database as plain decimals (not Money: a sum may exceed twelve digits).
+_SUM_TYPE = Numeric(20, 2, asdecimal=True)
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value or 0)).quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _mean(total: float | None, count: int) -> float | None:
+    return round(float(total or 0) / count, 4) if count else None
+
+
+def _sum(expression: Any) -> ColumnElement[Any]:
+    return func.coalesce(func.sum(expression), 0).cast(_SUM_TYPE)
+
+
+def _when(condition: Any, value: Any) -> Any:
+    return case((condition, value), else_=None)
+
+
+def _period(table: Table, period: StatisticsFilter) -> list[Any]:
+    """The subject's own filters: created in the period (whole UTC days), of the owner."""
+    conditions = []
+    if period.created_after is not None:
+        conditions.append(table.c.created_at >= _day(period.created_after))
+    if period.created_before is not None:
+        conditions.append(table.c.created_at < _day(period.created_before + timedelta(days=1)))
+    if period.owner_id is not None:
+        conditions.append(table.c.owner_id == period.owner_id)
+    return conditions
+
+
+def _day(day: date) -> datetime:
+    return datetime.combine(day, time.min, UTC)
+
+
+def funnel_statistics(
+    connection: Connection, company_id: CompanyId, funnel_id: FunnelId, period: StatisticsFilter
+) -> dict[str, Any]:
+    funnel_rows = connection.execute(
+        select(
+            t.funnels.c.name.label("funnel_name"),
+            t.stages.c.id,
+            t.stages.c.name,
+            t.stages.c.order,
+            t.stages.c.color,
+            t.stages.c.is_final,
+            t.stages.c.is_success,
+        )
+        .select_from(t.funnels.outerjoin(t.stages, t.stages.c.funnel_id == t.funnels.c.id))
+        .where(t.funnels.c.id == funnel_id, t.funnels.c.company_id == company_id)
+        .order_by(t.stages.c.order)
+    ).all()
+    if not funnel_rows:
+        raise NotFound("Funnel")
+
+    leads, deals = t.leads, t.deals
+    lead_groups = {
+        row.stage_id: row
+        for row in connection.execute(
+            select(
+                leads.c.stage_id,
+                func.count().label("n"),
+                _sum(leads.c.estimated_value).label("value"),
+                func.count(_when(leads.c.status == LeadStatus.CONVERTED, 1)).label("converted"),
+            )
+            .where(
+                leads.c.funnel_id == funnel_id,
+                leads.c.company_id == company_id,
+                *_period(leads, period),
+            )
+            .group_by(leads.c.stage_id)
+        )
+    }
+
+    is_open = ~(deals.c.is_won | deals.c.is_lost)
+    deal_groups = {
+        row.stage_id: row
+        for row in connection.execute(
+            select(
+                deals.c.stage_id,
+                func.count().label("n"),
+                _sum(deals.c.amount).label("amount"),
+                func.count(_when(is_open, 1)).label("open"),
+                func.count(_when(deals.c.is_won, 1)).label("won"),
+                func.count(_when(deals.c.is_lost, 1)).label("lost"),
+                _sum(_when(deals.c.is_won, deals.c.amount)).label("won_amount"),
+                _sum(_when(deals.c.is_lost, deals.c.amount)).label("lost_amount"),
+                _sum(_when(is_open, deals.c.amount)).label("pipeline"),
+                _sum(_when(is_open, deals.c.amount * deals.c.probability)).label("weighted"),
+                func.sum(
+                    _when(deals.c.is_won, days_between(deals.c.created_at, deals.c.closed_at))
+                ).label("days_to_win"),
+            )
+            .where(
+                deals.c.funnel_id == funnel_id,
+                deals.c.company_id == company_id,
+                *_period(deals, period),
+            )
+            .group_by(deals.c.stage_id)
+        )
+    }
+
+    reached_top, stays = _history(connection, funnel_id, period)
+
+    stage_rows = [row for row in funnel_rows if row.id is not None]
+    stages_statistics = []
+    previous_reached: int | None = None
+    for stage in stage_rows:
+        lead_group = lead_groups.get(stage.id)
+        deal_group = deal_groups.get(stage.id)
+        reached = sum(count for top, count in reached_top.items() if top >= stage.order)
+        stay_count, stay_days = stays.get(stage.order, (0, None))
+        stages_statistics.append(
+            {
+                "stage_id": stage.id,
+                "stage_name": stage.name,
+                "order": stage.order,
+                "color": stage.color.hex,
+                "is_final": bool(stage.is_final),
+                "is_success": bool(stage.is_success),
+                "leads_count": lead_group.n if lead_group else 0,
+                "leads_value": _money(lead_group.value if lead_group else 0),
+                "deals_count": deal_group.n if deal_group else 0,
+                "deals_amount": _money(deal_group.amount if deal_group else 0),
+                "reached_count": reached,
+                "conversion_from_previous": (
+                    None if previous_reached is None else _ratio(reached, previous_reached)
+                ),
+                "avg_days_in_stage": _mean(stay_days, stay_count),
+            }
+        )
+        previous_reached = reached
+
+    def total(groups: Iterable[Any], name: str) -> Any:
+        return sum((getattr(group, name) or 0 for group in groups), start=0)
+
+    leads_count = total(lead_groups.values(), "n")
+    converted = total(lead_groups.values(), "converted")
+    deal_values = list(deal_groups.values())
+    won, lost = total(deal_values, "won"), total(deal_values, "lost")
+    won_amount = _money(total(deal_values, "won_amount"))
+    weighted = Decimal(str(total(deal_values, "weighted"))) / 100
+    return {
+        "funnel_id": funnel_id,
+        "funnel_name": funnel_rows[0].funnel_name,
+        "leads_count": leads_count,
+        "deals_count": total(deal_values, "n"),
+        "open_deals": total(deal_values, "open"),
+        "won_deals": won,
+        "lost_deals": lost,
+        "total_amount": won_amount,
+        "won_amount": won_amount,
+        "lost_amount": _money(total(deal_values, "lost_amount")),
+        "pipeline_amount": _money(total(deal_values, "pipeline")),
+        "weighted_pipeline_amount": _money(weighted),
+        "win_rate": _ratio(won, won + lost),
+        "lead_to_deal_rate": _ratio(converted, leads_count),
+        "avg_days_to_win": _mean(total(deal_values, "days_to_win"), won),
+        "stages_statistics": stages_statistics,
+    }
+
+
+def _history(
+    connection: Connection, funnel_id: FunnelId, period: StatisticsFilter
+) -> tuple[dict[int, int], dict[int, tuple[int, float | None]]]:
+    """From the stage history, in one statement: how many subjects got at most as far as each
+    stage order, and the count and total length of the finished stays in each stage."""
+    transitions, stages = t.stage_transitions, t.stages
+
+    def stays_of(subject: Table, key: Any, kind: str) -> Any:
+        return (
+            select(
+                literal(kind).label("kind"),
+                key.label("subject_id"),
+                stages.c.order.label("stage_order"),
+                transitions.c.entered_at,
+                transitions.c.left_at,
+            )
+            .select_from(
+                transitions.join(stages, stages.c.id == transitions.c.to_stage_id).join(
+                    subject, subject.c.id == key
+                )
+            )
+            .where(stages.c.funnel_id == funnel_id, *_period(subject, period))
+        )
+
+    all_stays = union_all(
+        stays_of(t.leads, transitions.c.lead_id, "lead"),
+        stays_of(t.deals, transitions.c.deal_id, "deal"),
+    ).cte("stays")
+    furthest = (
+        select(func.max(all_stays.c.stage_order).label("top"))
+        .group_by(all_stays.c.kind, all_stays.c.subject_id)
+        .subquery("furthest")
+    )
+    statement = union_all(
+        select(
+            literal("reached").label("part"),
+            furthest.c.top.label("stage_order"),
+            func.count().label("n"),
+            literal(None, Float).label("days"),
+        ).group_by(furthest.c.top),
+        select(
+            literal("stay").label("part"),
+            all_stays.c.stage_order,
+            func.count().label("n"),
+            func.sum(days_between(all_stays.c.entered_at, all_stays.c.left_at)),
+        )
+        .where(all_stays.c.left_at.is_not(None))
+        .group_by(all_stays.c.stage_order),
+    )
+    reached_top: dict[int, int] = {}
+    stays: dict[int, tuple[int, float | None]] = {}
+    for row in connection.execute(statement):
+        if row.part == "reached":
+            reached_top[row.stage_order] = row.n
+        else:
+            stays[row.stage_order] = (row.n, row.days)
+    return reached_top, stays
