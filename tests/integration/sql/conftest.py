@@ -127,19 +127,23 @@ class World:
 START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 
+def new_world(
+    uow: Callable[[], SqlUnitOfWork], start: datetime = START, admin_name: str = "Анна Смирнова"
+) -> World:
+    """A new company with an admin (its own name, so tests sharing a database never meet)."""
+    clock = FixedClock(start)
+    access = AccessUseCases(uow, clock, PlainHasher())
+    name = f"Компания {uuid.uuid4().hex[:8]}"
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    _, token = access.create_user(name, email, "pw", Role.ADMIN, admin_name)
+    admin = access.authenticate(token)
+    assert admin is not None
+    return World(uow=uow, clock=clock, admin=admin, access=access)
+
+
 @pytest.fixture
 def make_world(uow: Callable[[], SqlUnitOfWork]) -> Callable[..., World]:
-    def make(start: datetime = START, admin_name: str = "Анна Смирнова") -> World:
-        clock = FixedClock(start)
-        access = AccessUseCases(uow, clock, PlainHasher())
-        name = f"Компания {uuid.uuid4().hex[:8]}"
-        email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-        _, token = access.create_user(name, email, "pw", Role.ADMIN, admin_name)
-        admin = access.authenticate(token)
-        assert admin is not None
-        return World(uow=uow, clock=clock, admin=admin, access=access)
-
-    return make
+    return lambda **options: new_world(uow, **options)
 
 
 @pytest.fixture
