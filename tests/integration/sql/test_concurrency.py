@@ -1,0 +1,118 @@
+"""Optimistic versions under real concurrency (PostgreSQL): one deal per lead, a sound deal."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from crm_adapters.sql.engine import create_database_engine
+from crm_adapters.sql.migrate import upgrade
+from crm_adapters.sql.unit_of_work import SqlUnitOfWork, unit_of_work_factory
+from crm_core import Conflict, DomainError
+from tests.integration.conftest import POSTGRES_URL, fresh_postgres_database
+from tests.integration.sql.conftest import World, new_world
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not POSTGRES_URL, reason="CRM_TEST_POSTGRES_URL is not set"),
+]
+
+THREADS = 20
+
+
+@pytest.fixture(scope="module")
+def pg_uow() -> Iterator[Callable[[], SqlUnitOfWork]]:
+    with fresh_postgres_database() as url:
+        upgrade(url)
+        engine = create_database_engine(url, pool_size=THREADS, max_overflow=5)
+        yield unit_of_work_factory(engine)
+        engine.dispose()
+
+
+def race(action: Callable[[int], Any]) -> list[BaseException | Any]:
+    """Runs `action(i)` in THREADS threads released at once; results or exceptions."""
+    barrier = threading.Barrier(THREADS)
+    outcomes: list[BaseException | Any] = [None] * THREADS
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            outcomes[index] = action(index)
+        except BaseException as error:  # every outcome is examined by the test
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+@pytest.fixture
+def world(pg_uow: Callable[[], SqlUnitOfWork]) -> World:
+    return new_world(pg_uow)
+
+
+def test_twenty_conversions_of_one_lead_make_one_deal(world: World) -> None:
+    funnel_id = world.funnels.create_funnel(world.admin, "Гонка")
+    lead_id = world.lead(world.contact(), funnel_id)
+
+    outcomes = race(lambda _: world.leads.convert_lead(world.admin, lead_id))
+
+    deals = [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
+    assert len(deals) == 1
+    assert all(isinstance(o, Conflict) for o in outcomes if isinstance(o, BaseException))
+    with world.uow() as unit:
+        lead = unit.leads.get(world.company_id, lead_id)
+        assert lead.deal_id == deals[0] and lead.status == "converted"
+        from sqlalchemy import func, select
+
+        from crm_adapters.sql.tables import deals as deals_table
+
+        assert (
+            unit.session.scalar(select(func.count()).where(deals_table.c.lead_id == lead_id)) == 1
+        )
+
+
+def test_twenty_hands_on_one_deal_keep_it_sound(world: World) -> None:
+    funnel_id = world.funnels.create_funnel(world.admin, "Гонка")
+    stages = world.stages(funnel_id)
+    success, failure = stages[4], stages[5]
+    deal_id = world.deals.create_deal(
+        world.admin, {"contact_id": world.contact(), "funnel_id": funnel_id, "title": "Сделка"}
+    )
+    deals = world.deals
+
+    def act(index: int) -> str:
+        chance = random.Random(index)
+        choice = chance.choice(["move", "won", "lost", "reopen"])
+        if choice == "move":
+            deals.move_deal(world.admin, deal_id, chance.choice(stages))
+        elif choice == "won":
+            deals.mark_won(world.admin, deal_id)
+        elif choice == "lost":
+            deals.mark_lost(world.admin, deal_id, "причина")
+        else:
+            deals.reopen(world.admin, deal_id, chance.choice(stages[:4]))
+        return choice
+
+    for _ in range(3):
+        outcomes = race(act)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        assert all(isinstance(o, DomainError) for o in failures), failures
+        with world.uow() as unit:
+            deal = unit.deals.get(world.company_id, deal_id)
+        assert not (deal.is_won and deal.is_lost)
+        assert deal.is_won == (deal.stage_id == success)
+        assert deal.is_lost == (deal.stage_id == failure)
+        assert (deal.closed_at is not None) == (deal.is_won or deal.is_lost)
+        assert [t.seq for t in deal.history] == list(range(len(deal.history)))
+        assert [t.left_at is None for t in deal.history] == [False] * (len(deal.history) - 1) + [
+            True
+        ]
+        assert deal.history[-1].to_stage_id == deal.stage_id
