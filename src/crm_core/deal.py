@@ -132,8 +132,8 @@ class Deal(StageTracked):
         """
         if funnel.id == self.funnel_id:
             return self.move_to(funnel.entry_stage(stage_id), now, actor) if stage_id else None
-        self._ensure_open()
         stage = funnel.entry_stage(stage_id)
+        self._ensure_open()
         previous = self._change_stage(stage, now, actor)
         self.funnel_id = funnel.id
         self._settle_by_stage(stage, now)

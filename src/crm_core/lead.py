@@ -136,8 +136,8 @@ class Lead(StageTracked):
         """
         if funnel.id == self.funnel_id:
             return self.move_to(funnel.entry_stage(stage_id), now, actor) if stage_id else None
-        self._ensure_open("moved")
         stage = funnel.entry_stage(stage_id)
+        self._ensure_open("moved")
         previous = self._change_stage(stage, now, actor)
         self.funnel_id = funnel.id
         self.updated_at = now

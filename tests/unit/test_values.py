@@ -133,10 +133,19 @@ def test_property_a_russian_mobile_normalises_the_same_in_every_format(
     parts = {"a": str(operator), "b": number[:3], "c": number[3:5], "d": number[5:]}
     expected = f"+7{operator}{number}"
 
-    normalised = {PhoneNumber.parse(form.format(**parts)).e164 for form in formats}
+    normalised = {_e164_or_refused(form.format(**parts)) for form in formats}
 
-    assert normalised == {expected}
-    assert PhoneNumber.parse(expected).e164 == expected  # idempotent
+    # A few ranges are not allocated (+7 930 000…): then every form is refused alike.
+    assert normalised in ({expected}, {"refused"})
+    if normalised == {expected}:
+        assert PhoneNumber.parse(expected).e164 == expected  # idempotent
+
+
+def _e164_or_refused(text: str) -> str:
+    try:
+        return PhoneNumber.parse(text).e164
+    except InvalidValue:
+        return "refused"
 
 
 # --- Color, e-mail, handles -----------------------------------------------------------------
