@@ -329,7 +329,8 @@ activities = Table(
     _id(),
     _company(),
     Column("activity_type", StrEnumType(ActivityType), nullable=False),
-    Column("title", String(255), nullable=False),
+    # Text, not String(255): the system writes titles that quote stage names and loss reasons.
+    Column("title", Text, nullable=False),
     _text("description"),
     Column("activity_date", UtcDateTime, nullable=False),
     Column("contact_id", Uuid, _ref("contacts.id", "CASCADE"), nullable=True),

@@ -724,7 +724,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("company_id", sa.Uuid(), nullable=False),
         sa.Column("activity_type", sa.String(length=32), nullable=False),
-        sa.Column("title", sa.String(length=255), nullable=False),
+        sa.Column("title", sa.Text(), nullable=False),
         sa.Column("description", sa.Text(), server_default="", nullable=False),
         sa.Column("activity_date", sa.DateTime(timezone=True), nullable=False),
         sa.Column("contact_id", sa.Uuid(), nullable=True),
