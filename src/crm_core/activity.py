@@ -113,7 +113,11 @@ class Activity:
         is_done: bool = False,
     ) -> Activity:
         """An activity a person writes; stage changes are the system's alone."""
-        if activity_type is ActivityType.STAGE_CHANGE:
+        try:
+            activity_type = ActivityType(activity_type)
+        except ValueError:
+            raise ValidationFailed.on("activity_type", "Not a valid choice.") from None
+        if activity_type == ActivityType.STAGE_CHANGE:
             raise ValidationFailed.on(
                 "activity_type", "Stage changes are recorded by the system, not by hand."
             )
@@ -198,8 +202,8 @@ class Activity:
         self.updated_at = now
 
     def change_type(self, activity_type: ActivityType) -> None:
-        if (activity_type is ActivityType.STAGE_CHANGE) != (
-            self.activity_type is ActivityType.STAGE_CHANGE
+        if (activity_type == ActivityType.STAGE_CHANGE) != (
+            self.activity_type == ActivityType.STAGE_CHANGE
         ):
             raise ValidationFailed.on(
                 "activity_type", "Stage changes are recorded by the system, not by hand."

@@ -34,7 +34,7 @@ class StageSpec:
 
     name: str
     order: int | None = None
-    color: Color = DEFAULT_STAGE_COLOR
+    color: Color | str = DEFAULT_STAGE_COLOR  # text is checked with the other fields
     is_final: bool = False
     is_success: bool = False
 
@@ -49,13 +49,26 @@ DEFAULT_STAGES: tuple[StageSpec, ...] = (
 )
 
 
+def _color(value: Color | str) -> Color:
+    return value if isinstance(value, Color) else Color(value)
+
+
 def _check_stage_rules(errors: FieldErrors, prefix: str, spec: StageSpec) -> None:
-    if not spec.name.strip():
+    if not isinstance(spec.name, str) or not spec.name.strip():
         errors.add(f"{prefix}name", "This field may not be blank.")
+    with errors.field(f"{prefix}color"):
+        _color(spec.color)
     if spec.order is not None and spec.order < 0:
         errors.add(f"{prefix}order", "Must be greater than or equal to 0.")
     if spec.is_success and not spec.is_final:
         errors.add(f"{prefix}is_success", "A success stage must be final (is_final).")
+
+
+def _check_name(errors: FieldErrors, name: object) -> None:
+    if not isinstance(name, str) or not name.strip():
+        errors.add("name", "This field may not be blank.")
+    elif len(name) > 255:
+        errors.add("name", "Ensure this field has no more than 255 characters.")
 
 
 @attrs.define(slots=False, eq=False)
@@ -83,6 +96,7 @@ class Funnel:
         funnel = cls(company_id=company_id, name=name, description=description, is_active=is_active)
         specs = DEFAULT_STAGES if stages is None else tuple(stages)
         errors = FieldErrors()
+        _check_name(errors, name)
         orders: set[int] = set()
         for index, spec in enumerate(specs):
             _check_stage_rules(errors, f"stages.{index}.", spec)
@@ -95,6 +109,19 @@ class Funnel:
         errors.raise_if_any()
         return funnel
 
+    def change_details(self, now: datetime, **details: object) -> None:
+        """Name, description and is_active; stages change only through their own methods."""
+        unknown = set(details) - {"name", "description", "is_active"}
+        if unknown:
+            raise ValueError(f"not a plain funnel field: {sorted(unknown)}")
+        errors = FieldErrors()
+        if "name" in details:
+            _check_name(errors, details["name"])
+        errors.raise_if_any()
+        for name, value in details.items():
+            setattr(self, name, value)
+        self.updated_at = now
+
     @classmethod
     def with_default_stages(cls, company_id: CompanyId, name: str) -> Funnel:
         return cls.create(company_id, name)
@@ -104,7 +131,7 @@ class Funnel:
             funnel_id=self.id,
             name=spec.name,
             order=order,
-            color=spec.color,
+            color=_color(spec.color),
             is_final=spec.is_final,
             is_success=spec.is_success,
         )
@@ -186,7 +213,7 @@ class Funnel:
             raise Conflict(
                 "is_final and is_success cannot change while leads or deals stand in the stage."
             )
-        stage.name, stage.order, stage.color = spec.name, order, spec.color
+        stage.name, stage.order, stage.color = spec.name, order, _color(spec.color)
         stage.is_final, stage.is_success = spec.is_final, spec.is_success
         return stage
 

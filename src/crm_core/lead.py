@@ -107,12 +107,12 @@ class Lead(StageTracked):
 
     @property
     def is_open(self) -> bool:
-        return self.status is LeadStatus.OPEN
+        return self.status == LeadStatus.OPEN
 
     def _ensure_open(self, action: str) -> None:
-        if self.status is LeadStatus.CONVERTED:
+        if self.status == LeadStatus.CONVERTED:
             raise Conflict(f"A converted lead cannot be {action}.")
-        if self.status is LeadStatus.LOST:
+        if self.status == LeadStatus.LOST:
             raise Conflict(f"A lost lead cannot be {action}.")
 
     def move_to(self, stage: Stage, now: datetime, actor: UserId | None = None) -> StageId | None:
@@ -155,9 +155,9 @@ class Lead(StageTracked):
         expected_close_date: object = None,
     ) -> Deal:
         """The deal this lead becomes; the lead is then `converted` and never moves again."""
-        if self.status is LeadStatus.CONVERTED:
+        if self.status == LeadStatus.CONVERTED:
             raise Conflict("The lead has already been converted to a deal.")
-        if self.status is LeadStatus.LOST:
+        if self.status == LeadStatus.LOST:
             raise Conflict("A lost lead cannot be converted to a deal.")
         if funnel.id != self.funnel_id:
             raise ValueError("convert_to_deal needs the lead's own funnel")
@@ -184,9 +184,9 @@ class Lead(StageTracked):
         return deal
 
     def mark_lost(self, reason: str, now: datetime) -> None:
-        if self.status is LeadStatus.CONVERTED:
+        if self.status == LeadStatus.CONVERTED:
             raise Conflict("A converted lead cannot be marked lost.")
-        if self.status is LeadStatus.LOST:
+        if self.status == LeadStatus.LOST:
             return
         self.status = LeadStatus.LOST
         self.lost_reason = reason

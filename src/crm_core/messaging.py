@@ -166,7 +166,7 @@ def normalize_chat_id(chat_type: ChatType, raw: str) -> str:
         if not digits:
             raise InvalidValue("A phone chat id must contain digits.")
         return digits
-    if chat_type is ChatType.INSTAGRAM:
+    if chat_type == ChatType.INSTAGRAM:
         return text.removeprefix("@")
     return text
 
@@ -260,14 +260,18 @@ class Message:
         media_url: str = "",
     ) -> Message:
         """A message about to be sent: stored as pending before the provider is called."""
-        if message_type is MessageType.TEXT and not text.strip():
+        try:
+            message_type = MessageType(message_type)
+        except ValueError:
+            raise ValidationFailed.on("message_type", "Not a valid message type.") from None
+        if message_type == MessageType.TEXT and not text.strip():
             raise ValidationFailed.on("message", "This field may not be blank.")
         if len(text) > account.chat_type.text_limit:
             raise ValidationFailed.on(
                 "message",
                 f"Ensure this field has no more than {account.chat_type.text_limit} characters.",
             )
-        if message_type is not MessageType.TEXT and not media_url:
+        if message_type != MessageType.TEXT and not media_url:
             raise ValidationFailed.on("media_url", "A media message needs media_url.")
         return cls(
             company_id=account.company_id,
@@ -287,9 +291,9 @@ class Message:
 
     def advance_status(self, status: MessageStatus, now: datetime) -> bool:
         """Statuses only move forward; `failed` is final. Returns whether anything changed."""
-        if self.status is MessageStatus.FAILED:
+        if self.status == MessageStatus.FAILED:
             return False
-        if status is not MessageStatus.FAILED and _STATUS_RANK[status] <= _STATUS_RANK[self.status]:
+        if status != MessageStatus.FAILED and _STATUS_RANK[status] <= _STATUS_RANK[self.status]:
             return False
         self.status = status
         self.updated_at = now
@@ -297,7 +301,7 @@ class Message:
 
     def fail(self, code: str, description: str, now: datetime) -> None:
         """Failed is final: the first error is kept."""
-        if self.status is MessageStatus.FAILED:
+        if self.status == MessageStatus.FAILED:
             return
         self.status = MessageStatus.FAILED
         self.error = {"code": code, "description": description}
@@ -309,7 +313,7 @@ class Message:
         self.advance_status(MessageStatus.SENT, now)
 
     def ensure_retryable(self) -> None:
-        if self.is_incoming or self.status is not MessageStatus.FAILED:
+        if self.is_incoming or self.status != MessageStatus.FAILED:
             raise Conflict("Only a failed outgoing message can be retried.")
         self.status = MessageStatus.PENDING
         self.error = None

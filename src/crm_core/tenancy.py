@@ -52,7 +52,7 @@ class Actor:
     role: Role
 
     def require_admin(self, action: str) -> None:
-        if self.role is not Role.ADMIN:
+        if self.role != Role.ADMIN:
             raise PermissionDenied(f"Only an admin may {action}.")
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from crm_core import Activity, ActivityType, Actor, NotFound, ValidationFailed
+from crm_core import Activity, ActivityType, Actor, Links, NotFound, ValidationFailed
 from crm_core.activity import ACTIVITY_LABELS
-from crm_core.values import ActivityId, LeadId
+from crm_core.values import ActivityId, CompanyId, ContactId, LeadId, new_id
 from tests.unit.conftest import Crm
 
 
@@ -227,3 +227,27 @@ def test_given_an_activity_date_then_it_is_kept_apart_from_created_at(
 
     activity = read_activity(crm, anna, activity_id)
     assert (activity.activity_date, activity.created_at) == (earlier, crm.clock.now())
+
+
+def test_given_the_type_as_text_then_the_aggregate_still_keeps_stage_changes_to_itself() -> None:
+    links = Links(contact_id=ContactId(new_id()))
+    now = datetime(2026, 11, 24, tzinfo=UTC)
+
+    with pytest.raises(ValidationFailed):
+        Activity.record(
+            company_id=CompanyId(new_id()),
+            activity_type="stage_change",  # type: ignore[arg-type]
+            title="x",
+            links=links,
+            now=now,
+            user_id=None,
+        )
+    note = Activity.record(
+        company_id=CompanyId(new_id()),
+        activity_type="note",  # type: ignore[arg-type]
+        title="x",
+        links=links,
+        now=now,
+        user_id=None,
+    )
+    assert note.activity_type is ActivityType.NOTE

@@ -203,3 +203,33 @@ def test_given_another_companys_funnel_then_it_is_not_found_and_no_reference(
         crm.funnels.create_stage(boris, funnel.id, {"name": "x"})
     assert list(refused.value.errors) == ["funnel"]
     assert crm.funnel_of(anna, funnel.id).ordered_stages[0].name == "Новый лид"
+
+
+def test_given_a_blank_or_long_name_then_the_funnel_is_refused_and_kept(
+    crm: Crm, anna: Actor
+) -> None:
+    funnel = crm.funnel(anna)
+
+    with pytest.raises(ValidationFailed) as blank:
+        crm.funnels.create_funnel(anna, " ")
+    with pytest.raises(ValidationFailed) as long:
+        crm.funnels.update_funnel(anna, funnel.id, {"name": "я" * 256})
+
+    assert (list(blank.value.errors), list(long.value.errors)) == (["name"], ["name"])
+    assert crm.funnel_of(anna, funnel.id).name == "Продажи"
+
+
+def test_given_colours_as_text_then_they_are_checked_per_stage_and_kept_lower_case(
+    crm: Crm, anna: Actor
+) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        crm.funnels.create_funnel(
+            anna, "f", stages=[StageSpec("a", 1, "#ABCDEF"), StageSpec("b", 2, "blue")]
+        )
+    assert list(refused.value.errors) == ["stages.1.color"]
+
+    funnel = crm.funnel(anna, stages=[StageSpec("a", 1, "#ABCDEF")])
+    stage = funnel.ordered_stages[0]
+    assert stage.color == Color("#abcdef")
+    crm.funnels.update_stage(anna, stage.id, {"color": "#FFFFFF"})
+    assert crm.funnel_of(anna, funnel.id).stage(stage.id).color.hex == "#ffffff"

@@ -15,6 +15,7 @@ from crm_core import (
     InvalidValue,
     Message,
     MessageStatus,
+    MessageType,
     MessagingAccount,
     PhoneNumber,
     ValidationFailed,
@@ -271,3 +272,18 @@ def test_given_another_companys_contact_with_the_number_then_it_is_never_the_sen
 
     with crm.read() as uow:
         assert find_sender(uow, anna.company_id, ChatType.WHATSAPP, "79991234567", "RU") is None
+
+
+def test_given_the_message_type_as_text_then_a_text_message_needs_no_media() -> None:
+    message = Message.outgoing(
+        account=an_account(),
+        chat_id="79991234567",
+        text="Привет",
+        now=NOW,
+        message_type="text",  # type: ignore[arg-type]
+    )
+
+    assert message.message_type is MessageType.TEXT
+    with pytest.raises(ValidationFailed) as refused:
+        Message.outgoing(account=an_account(), chat_id="x", text="t", now=NOW, message_type="gif")  # type: ignore[arg-type]
+    assert list(refused.value.errors) == ["message_type"]

@@ -38,10 +38,10 @@ class FunnelUseCases(UseCases):
     def update_funnel(self, actor: Actor, funnel_id: FunnelId, changes: Mapping[str, Any]) -> None:
         with self.uow() as uow:
             funnel = uow.funnels.get(actor.company_id, funnel_id)
-            for name in FUNNEL_FIELDS:
-                if name in changes:
-                    setattr(funnel, name, changes[name])
-            funnel.updated_at = self.clock.now()
+            funnel.change_details(
+                self.clock.now(),
+                **{name: changes[name] for name in FUNNEL_FIELDS if name in changes},
+            )
             uow.funnels.save(funnel)
             uow.commit()
 
