@@ -7,6 +7,7 @@ from typing import Any
 
 import flask_smorest
 from apispec import APISpec, BasePlugin
+from apispec.ext.marshmallow import MarshmallowPlugin, resolver
 from flask import Response
 from marshmallow import Schema, fields
 from webargs.flaskparser import FlaskParser
@@ -82,11 +83,19 @@ class ProblemAnswers(BasePlugin):
                 responses.setdefault(status, {"$ref": f"#/components/responses/Problem{status}"})
 
 
+def schema_name(schema: Any) -> str:
+    """PATCH bodies are the PUT bodies with every field optional: name them apart."""
+    name: str = resolver(schema)
+    return f"{name}Patch" if getattr(schema, "partial", False) else name
+
+
 class Api(flask_smorest.Api):  # type: ignore[misc]
     ERROR_SCHEMA = Problem
 
     def __init__(self, app: Any) -> None:
-        super().__init__(app, spec_kwargs={"extra_plugins": [ProblemAnswers()]})
+        marshmallow = MarshmallowPlugin(schema_name_resolver=schema_name)
+        spec = {"extra_plugins": [ProblemAnswers()], "marshmallow_plugin": marshmallow}
+        super().__init__(app, spec_kwargs=spec)
 
     def handle_http_exception(self, error: HTTPException) -> Response:
         return from_http_exception(error)
