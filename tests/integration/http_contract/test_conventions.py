@@ -338,6 +338,8 @@ def test_given_an_unknown_path_then_404_problem(api: Api) -> None:
 def test_given_a_method_not_allowed_then_405_problem(api: Api) -> None:
     problem(api.put("contacts/", json={"first_name": "x"}), 405)
     problem(api.delete("funnels/"), 405)
+    problem(api.get(f"leads/{random_id()}/move_to_stage/"), 405)
+    problem(api.get(f"deals/{random_id()}/mark_won/"), 405)
 
 
 # ----------------------------------------------------------------------------- bodies
@@ -439,7 +441,7 @@ def test_given_a_413_on_a_keep_alive_connection_then_the_next_request_still_answ
     """HTTP/1.1: a server that will not read the rest of a body must say `Connection: close`
     (or drain it); otherwise a client's next request on the pooled connection is lost."""
     with tenants.client(api.token) as client:
-        for _ in range(3):
+        for _ in range(5):
             r = client.post(
                 "contacts/",
                 content=big_body(uuid.uuid4().hex),
@@ -540,3 +542,33 @@ def test_given_parallel_requests_then_the_server_answers_them_all(
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert list(pool.map(call, range(16))) == [200] * 16
+
+
+@pytest.mark.parametrize(
+    ("resource", "optional"),
+    [
+        ("funnels", "description"),
+        ("branches", "address"),
+        ("leads", "description"),
+        ("deals", "description"),
+        ("activities", "description"),
+    ],
+)
+def test_given_a_put_that_leaves_out_an_optional_field_then_it_is_cleared(
+    api: Api, resource: str, optional: str
+) -> None:
+    """PUT is a full update (section 1): the body replaces the object."""
+    funnel = api.funnel()
+    contact = api.contact()
+    required = {
+        "funnels": {"name": "Полная замена"},
+        "branches": {"name": "Полная замена"},
+        "leads": {"contact": contact["id"], "funnel": funnel["id"], "title": "Полная замена"},
+        "deals": {"contact": contact["id"], "funnel": funnel["id"], "title": "Полная замена"},
+        "activities": {"activity_type": "note", "title": "Полная замена", "contact": contact["id"]},
+    }[resource]
+    created = api.create(resource, {**required, optional: "будет стёрто"})
+    assert created[optional] == "будет стёрто"
+    put = api.ok("PUT", f"{resource}/{created['id']}/", json=required)
+    assert not put[optional], put
+    assert not api.fetch(resource, created["id"])[optional]

@@ -219,6 +219,15 @@ def test_given_an_open_lead_when_creating_a_deal_for_it_then_linked_and_only_onc
     problem(r, r.status_code, *(("lead",) if r.status_code == 400 else ()))
 
 
+def test_given_a_lost_lead_when_creating_a_deal_for_it_then_400_naming_lead(
+    api: Api, funnel: dict[str, Any], contact: dict[str, Any]
+) -> None:
+    lead = api.lead(contact, funnel)
+    api.action("leads", lead["id"], "mark_lost", {"reason": "x"})
+    body = {"contact": contact["id"], "funnel": funnel["id"], "title": "x", "lead": lead["id"]}
+    problem(api.post("deals/", json=body), 400, "lead")
+
+
 def test_given_a_converted_lead_when_creating_another_deal_for_it_then_refused(
     api: Api, funnel: dict[str, Any], contact: dict[str, Any]
 ) -> None:
