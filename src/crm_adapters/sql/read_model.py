@@ -6,7 +6,6 @@ function; related names come from joins, so a page costs the same statements at 
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -24,19 +23,27 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm_adapters.sql import tables
 from crm_adapters.sql.statistics import funnel_statistics
-from crm_adapters.sql.types import folded_contains
+from crm_adapters.sql.types import (
+    ColorType,
+    MoneyType,
+    PhoneType,
+    ProbabilityType,
+    StrEnumType,
+    folded_contains,
+)
 from crm_core.activity import ActivityType
 from crm_core.contact import Contact
 from crm_core.errors import NotFound, ValidationFailed
 from crm_core.messaging import ChatType, MessageStatus, MessageType
 from crm_core.ports import ListQuery, Page, Resource, Row, StatisticsFilter
-from crm_core.values import Color, CompanyId, ContactId, FunnelId, Money, PhoneNumber, Probability
+from crm_core.values import CompanyId, ContactId, FunnelId
 
 Column = ColumnElement[Any]
 Filter = Callable[[Any], ColumnElement[bool]]
@@ -52,6 +59,7 @@ class Computed:
 
 Field = Column | Computed
 RowList = list[dict[str, Any]]
+_VALUE_TYPES = (MoneyType, ProbabilityType, PhoneType, ColorType, StrEnumType)
 
 
 @attrs.frozen
@@ -141,19 +149,12 @@ def label_of(column: Column, labels: type[Any]) -> Computed:
     return Computed((column,), lambda value: None if value is None else labels(value).label)
 
 
-def _plain(value: Any) -> Any:
-    """Value objects leave as JSON-ready primitives: Decimal, int, str."""
-    if isinstance(value, Money):
-        return value.amount
-    if isinstance(value, Probability):
-        return value.percent
-    if isinstance(value, PhoneNumber):
-        return value.e164
-    if isinstance(value, Color):
-        return value.hex
-    if isinstance(value, enum.Enum):
-        return value.value
-    return value
+def _plain(column: Column) -> Column:
+    """The column as its database type: reads hand out Decimal, int and str, not value objects
+    (building a Money only to unwrap it again would cost more than the query on a page)."""
+    if isinstance(column.type, _VALUE_TYPES):
+        return type_coerce(column, column.type.impl_instance)
+    return column
 
 
 def _audit(table: Table) -> dict[str, Column]:
@@ -583,26 +584,34 @@ _NESTED_STAGE_FIELDS = _stage_fields(t.stages)
 
 
 def _select_fields(fields: Mapping[str, Field]) -> list[Column]:
+    """The columns to select, in the order `_build_rows` reads them back."""
     columns: list[Column] = []
     for name, field in fields.items():
         if isinstance(field, Computed):
-            columns += [part.label(f"{name}__{i}") for i, part in enumerate(field.inputs)]
+            columns += [_plain(part).label(f"{name}__{i}") for i, part in enumerate(field.inputs)]
         else:
-            columns.append(field.label(name))
+            columns.append(_plain(field).label(name))
     return columns
 
 
-def _build_rows(fields: Mapping[str, Field], result: Iterable[Any]) -> list[dict[str, Any]]:
+def _build_rows(fields: Mapping[str, Field], result: Iterable[Any]) -> RowList:
+    plan: list[tuple[str, int, Computed | None]] = []
+    position = 0
+    for name, field in fields.items():
+        if isinstance(field, Computed):
+            plan.append((name, position, field))
+            position += len(field.inputs)
+        else:
+            plan.append((name, position, None))
+            position += 1
     rows = []
     for record in result:
-        values = record._mapping
         row: dict[str, Any] = {}
-        for name, field in fields.items():
-            if isinstance(field, Computed):
-                parts = (values[f"{name}__{i}"] for i in range(len(field.inputs)))
-                row[name] = _plain(field.compute(*parts))
+        for name, at, computed in plan:
+            if computed is None:
+                row[name] = record[at]
             else:
-                row[name] = _plain(values[name])
+                row[name] = computed.compute(*record[at : at + len(computed.inputs)])
         rows.append(row)
     return rows
 

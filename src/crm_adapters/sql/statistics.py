@@ -7,7 +7,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Float, Numeric, Table, case, func, literal, select, union_all
+from sqlalchemy import (
+    Connection,
+    Float,
+    Numeric,
+    Table,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm_adapters.sql import tables as t
@@ -185,39 +197,49 @@ def funnel_statistics(
     }
 
 
+def _stays(funnel_id: FunnelId, period: StatisticsFilter) -> Any:
+    """Every stay in the funnel's stages (subject, stage order, entered, left), of the leads
+    and deals that pass the period and owner filters (the subjects are joined only then)."""
+    transitions, stages, leads, deals = t.stage_transitions, t.stages, t.leads, t.deals
+    statement = (
+        select(
+            func.coalesce(transitions.c.lead_id, transitions.c.deal_id).label("subject_id"),
+            stages.c.order.label("stage_order"),
+            transitions.c.entered_at,
+            transitions.c.left_at,
+        )
+        .select_from(transitions.join(stages, stages.c.id == transitions.c.to_stage_id))
+        .where(stages.c.funnel_id == funnel_id)
+    )
+    lead_conditions, deal_conditions = _period(leads, period), _period(deals, period)
+    if lead_conditions:
+        statement = (
+            statement.outerjoin(leads, leads.c.id == transitions.c.lead_id)
+            .outerjoin(deals, deals.c.id == transitions.c.deal_id)
+            .where(
+                or_(
+                    and_(transitions.c.lead_id.is_not(None), *lead_conditions),
+                    and_(transitions.c.deal_id.is_not(None), *deal_conditions),
+                )
+            )
+        )
+    return statement
+
+
 def _history(
     connection: Connection, funnel_id: FunnelId, period: StatisticsFilter
 ) -> tuple[dict[int, int], dict[int, tuple[int, float | None]]]:
     """From the stage history, in one statement: how many subjects got at most as far as each
     stage order, and the count and total length of the finished stays in each stage."""
-    transitions, stages = t.stage_transitions, t.stages
-
-    def stays_of(subject: Table, key: Any, kind: str) -> Any:
-        return (
-            select(
-                literal(kind).label("kind"),
-                key.label("subject_id"),
-                stages.c.order.label("stage_order"),
-                transitions.c.entered_at,
-                transitions.c.left_at,
-            )
-            .select_from(
-                transitions.join(stages, stages.c.id == transitions.c.to_stage_id).join(
-                    subject, subject.c.id == key
-                )
-            )
-            .where(stages.c.funnel_id == funnel_id, *_period(subject, period))
-        )
-
-    all_stays = union_all(
-        stays_of(t.leads, transitions.c.lead_id, "lead"),
-        stays_of(t.deals, transitions.c.deal_id, "deal"),
-    ).cte("stays")
+    # Two independent subqueries rather than one CTE: PostgreSQL would materialise a CTE read
+    # twice, and each part reads only the index on stage_transitions anyway.
+    furthest_stays = _stays(funnel_id, period).subquery("reach")
     furthest = (
-        select(func.max(all_stays.c.stage_order).label("top"))
-        .group_by(all_stays.c.kind, all_stays.c.subject_id)
+        select(func.max(furthest_stays.c.stage_order).label("top"))
+        .group_by(furthest_stays.c.subject_id)
         .subquery("furthest")
     )
+    finished = _stays(funnel_id, period).subquery("finished")
     statement = union_all(
         select(
             literal("reached").label("part"),
@@ -227,12 +249,12 @@ def _history(
         ).group_by(furthest.c.top),
         select(
             literal("stay").label("part"),
-            all_stays.c.stage_order,
+            finished.c.stage_order,
             func.count().label("n"),
-            func.sum(days_between(all_stays.c.entered_at, all_stays.c.left_at)),
+            func.sum(days_between(finished.c.entered_at, finished.c.left_at)),
         )
-        .where(all_stays.c.left_at.is_not(None))
-        .group_by(all_stays.c.stage_order),
+        .where(finished.c.left_at.is_not(None))
+        .group_by(finished.c.stage_order),
     )
     reached_top: dict[int, int] = {}
     stays: dict[int, tuple[int, float | None]] = {}

@@ -246,8 +246,14 @@ leads = Table(
     Index(None, "company_id", "status", "created_at"),
     Index(None, "company_id", "estimated_value"),
     Index(None, "company_id", "title"),
-    # The statistics read one funnel's leads grouped by stage without touching the table.
-    Index(None, "funnel_id", "stage_id", "status", "estimated_value"),
+    # The statistics read one funnel's leads grouped by stage from this index alone.
+    Index(
+        None,
+        "company_id",
+        "funnel_id",
+        "stage_id",
+        postgresql_include=["status", "estimated_value", "owner_id", "created_at"],
+    ),
 )
 
 deals = Table(
@@ -292,7 +298,21 @@ deals = Table(
     Index(None, "company_id", "expected_close_date"),
     Index(None, "company_id", "amount"),
     Index(None, "company_id", "title"),
-    Index(None, "funnel_id", "stage_id"),
+    Index(
+        None,
+        "company_id",
+        "funnel_id",
+        "stage_id",
+        postgresql_include=[
+            "amount",
+            "probability",
+            "is_won",
+            "is_lost",
+            "owner_id",
+            "created_at",
+            "closed_at",
+        ],
+    ),
 )
 
 # One table for the history of leads and deals. Two nullable foreign keys rather than one

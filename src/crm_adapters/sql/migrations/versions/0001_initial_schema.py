@@ -439,6 +439,13 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(
+        op.f("ix_leads_company_id_funnel_id_stage_id"),
+        "leads",
+        ["company_id", "funnel_id", "stage_id"],
+        unique=False,
+        postgresql_include=["status", "estimated_value", "owner_id", "created_at"],
+    )
+    op.create_index(
         op.f("ix_leads_company_id_owner_id_created_at"),
         "leads",
         ["company_id", "owner_id", "created_at"],
@@ -458,12 +465,6 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_leads_company_id_title"), "leads", ["company_id", "title"], unique=False
-    )
-    op.create_index(
-        op.f("ix_leads_funnel_id_stage_id_status_estimated_value"),
-        "leads",
-        ["funnel_id", "stage_id", "status", "estimated_value"],
-        unique=False,
     )
     op.create_table(
         "webhook_deliveries",
@@ -593,6 +594,21 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(
+        op.f("ix_deals_company_id_funnel_id_stage_id"),
+        "deals",
+        ["company_id", "funnel_id", "stage_id"],
+        unique=False,
+        postgresql_include=[
+            "amount",
+            "probability",
+            "is_won",
+            "is_lost",
+            "owner_id",
+            "created_at",
+            "closed_at",
+        ],
+    )
+    op.create_index(
         op.f("ix_deals_company_id_is_won_is_lost"),
         "deals",
         ["company_id", "is_won", "is_lost"],
@@ -612,9 +628,6 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_deals_company_id_title"), "deals", ["company_id", "title"], unique=False
-    )
-    op.create_index(
-        op.f("ix_deals_funnel_id_stage_id"), "deals", ["funnel_id", "stage_id"], unique=False
     )
     if not _is_sqlite():
         op.create_foreign_key(
@@ -932,11 +945,23 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_messages_company_id_chat_id"), table_name="messages")
     op.drop_index(op.f("ix_messages_company_id_account_id_timestamp"), table_name="messages")
     op.drop_table("messages")
-    op.drop_index(op.f("ix_deals_funnel_id_stage_id"), table_name="deals")
     op.drop_index(op.f("ix_deals_company_id_title"), table_name="deals")
     op.drop_index(op.f("ix_deals_company_id_stage_id_created_at_id"), table_name="deals")
     op.drop_index(op.f("ix_deals_company_id_owner_id_created_at"), table_name="deals")
     op.drop_index(op.f("ix_deals_company_id_is_won_is_lost"), table_name="deals")
+    op.drop_index(
+        op.f("ix_deals_company_id_funnel_id_stage_id"),
+        table_name="deals",
+        postgresql_include=[
+            "amount",
+            "probability",
+            "is_won",
+            "is_lost",
+            "owner_id",
+            "created_at",
+            "closed_at",
+        ],
+    )
     op.drop_index(op.f("ix_deals_company_id_funnel_id_created_at_id"), table_name="deals")
     op.drop_index(op.f("ix_deals_company_id_expected_close_date"), table_name="deals")
     op.drop_index(op.f("ix_deals_company_id_created_at_id"), table_name="deals")
@@ -948,11 +973,15 @@ def downgrade() -> None:
         table_name="webhook_deliveries",
     )
     op.drop_table("webhook_deliveries")
-    op.drop_index(op.f("ix_leads_funnel_id_stage_id_status_estimated_value"), table_name="leads")
     op.drop_index(op.f("ix_leads_company_id_title"), table_name="leads")
     op.drop_index(op.f("ix_leads_company_id_status_created_at"), table_name="leads")
     op.drop_index(op.f("ix_leads_company_id_stage_id_created_at_id"), table_name="leads")
     op.drop_index(op.f("ix_leads_company_id_owner_id_created_at"), table_name="leads")
+    op.drop_index(
+        op.f("ix_leads_company_id_funnel_id_stage_id"),
+        table_name="leads",
+        postgresql_include=["status", "estimated_value", "owner_id", "created_at"],
+    )
     op.drop_index(op.f("ix_leads_company_id_funnel_id_created_at_id"), table_name="leads")
     op.drop_index(op.f("ix_leads_company_id_estimated_value"), table_name="leads")
     op.drop_index(op.f("ix_leads_company_id_created_at_id"), table_name="leads")
