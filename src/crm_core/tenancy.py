@@ -9,7 +9,7 @@ from datetime import datetime
 
 import attrs
 
-from crm_core.errors import PermissionDenied
+from crm_core.errors import Conflict, PermissionDenied
 from crm_core.values import BranchId, CompanyId, UserId, new_id
 
 
@@ -41,6 +41,29 @@ class User:
     @property
     def display_name(self) -> str:
         return self.full_name or self.email
+
+    def change(
+        self,
+        by: Actor,
+        now: datetime,
+        *,
+        full_name: str | None = None,
+        role: Role | None = None,
+        is_active: bool | None = None,
+    ) -> None:
+        """An admin's change; nobody may demote or deactivate themselves (no lock-out)."""
+        by.require_admin("manage users")
+        if by.user_id == self.id and (
+            (role is not None and role != self.role) or is_active is False
+        ):
+            raise Conflict("You cannot change your own role or deactivate yourself.")
+        if full_name is not None:
+            self.full_name = full_name
+        if role is not None:
+            self.role = Role(role)
+        if is_active is not None:
+            self.is_active = is_active
+        self.updated_at = now
 
 
 @attrs.frozen

@@ -18,7 +18,7 @@ from crm_core.errors import DomainError
 from crm_http import problems
 from crm_http.auth import authenticate
 from crm_http.config import Settings
-from crm_http.container import Container
+from crm_http.container import Container, configure
 from crm_http.smorest import Api
 from crm_http.views.access import auth_blueprint, branches_blueprint, users_blueprint
 from crm_http.views.activities import activities_blueprint
@@ -55,9 +55,7 @@ class JsonProvider(DefaultJSONProvider):
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
     settings = settings or Settings.from_env()
     container = container or Container()
-    container.settings.from_dict(
-        {"database_url": settings.database_url, "public_url": settings.public_url}
-    )
+    configure(container, settings)
 
     app = Flask("crm_http")
     app.json = JsonProvider(app)

@@ -11,14 +11,14 @@ from typing import Any
 from crm_core.errors import DomainError
 from crm_core.tenancy import Role
 from crm_http.config import Settings
-from crm_http.container import Container
+from crm_http.container import Container, configure
 
 log = logging.getLogger("crm")
 
 
 def _container(settings: Settings) -> Container:
     container = Container()
-    container.settings.from_dict({"database_url": settings.database_url})
+    configure(container, settings)
     return container
 
 

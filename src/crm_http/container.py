@@ -16,6 +16,7 @@ from crm_core.services.contacts import ContactUseCases
 from crm_core.services.funnels import FunnelUseCases
 from crm_core.services.pipeline import DealUseCases, LeadUseCases
 from crm_core.services.tenancy import AccessUseCases
+from crm_http.config import Settings
 
 
 def _database_check(engine: Engine) -> Callable[[], bool]:
@@ -42,9 +43,25 @@ class Container(containers.DeclarativeContainer):
     clock = providers.Singleton(SystemClock)
     hasher = providers.Singleton(ScryptPasswordHasher)
 
-    access = providers.Singleton(AccessUseCases, uow=uow, clock=clock, hasher=hasher)
+    access = providers.Singleton(
+        AccessUseCases,
+        uow=uow,
+        clock=clock,
+        hasher=hasher,
+        default_region=settings.default_region,
+    )
     funnels = providers.Singleton(FunnelUseCases, uow=uow, clock=clock)
     contacts = providers.Singleton(ContactUseCases, uow=uow, clock=clock)
     leads = providers.Singleton(LeadUseCases, uow=uow, clock=clock)
     deals = providers.Singleton(DealUseCases, uow=uow, clock=clock)
     activities = providers.Singleton(ActivityUseCases, uow=uow, clock=clock)
+
+
+def configure(container: Container, settings: Settings) -> None:
+    container.settings.from_dict(
+        {
+            "database_url": settings.database_url,
+            "public_url": settings.public_url,
+            "default_region": settings.default_region,
+        }
+    )

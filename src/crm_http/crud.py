@@ -20,6 +20,7 @@ from crm_core.ports import ReadModel, Resource, Row
 from crm_core.tenancy import Actor
 from crm_http.auth import current_actor
 from crm_http.listing import ListArgs, envelope, list_query, page_schema
+from crm_http.schemas import Body
 from crm_http.smorest import Blueprint
 
 Create = Callable[[Actor, dict[str, Any]], uuid.UUID]
@@ -32,13 +33,13 @@ class Crud:
     resource: Resource
     name: str  # singular, for the OpenAPI document: "Lead"
     row: type[Schema]
-    body: type[Schema]
+    body: type[Body]
     args: type[ListArgs]
     read_model: Callable[[], ReadModel]
     create: Create | None = None
     update: Update | None = None
     delete: Delete | None = None
-    update_body: type[Schema] | None = None  # when PUT/PATCH take other fields than POST
+    update_body: type[Body] | None = None  # when PUT/PATCH take other fields than POST
     description: str = ""
 
 
@@ -83,14 +84,16 @@ def crud_blueprint(crud: Crud) -> Blueprint:
     if crud.update is not None:
         update = crud.update
 
-        def put(self: MethodView, body: dict[str, Any], object_id: uuid.UUID) -> Row:
-            update(current_actor(), object_id, body)
+        body = crud.update_body or crud.body
+
+        def put(self: MethodView, changes: dict[str, Any], object_id: uuid.UUID) -> Row:
+            update(current_actor(), object_id, body.replacement(changes))
             return detail(crud, object_id)
 
-        def patch(self: MethodView, body: dict[str, Any], object_id: uuid.UUID) -> Row:
-            return put(self, body, object_id)
+        def patch(self: MethodView, changes: dict[str, Any], object_id: uuid.UUID) -> Row:
+            update(current_actor(), object_id, changes)
+            return detail(crud, object_id)
 
-        body = crud.update_body or crud.body
         item["put"] = blp.arguments(body)(blp.response(200, crud.row)(put))
         item["patch"] = blp.arguments(body(partial=True))(blp.response(200, crud.row)(patch))
 

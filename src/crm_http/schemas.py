@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from marshmallow import EXCLUDE, Schema, fields, pre_load
+from marshmallow import EXCLUDE, Schema, fields
 
 from crm_http.listing import ListArgs
 
 
 class Body(Schema):
-    """A request body: unknown and read-only fields are ignored, as the contract says."""
+    """A request body: unknown and read-only fields are ignored, as the contract says.
+
+    `RESET` says what a PUT does to each optional field the body leaves out: PUT replaces
+    the whole object, so such a field goes back to its default. Fields absent from `RESET`
+    (the owner, a lead's stage) keep their value.
+    """
 
     class Meta:
         unknown = EXCLUDE
 
-    @pre_load
-    def _object_expected(self, data: Any, **_: Any) -> Any:
-        return data
+    RESET: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def replacement(cls, body: dict[str, Any]) -> dict[str, Any]:
+        return {**cls.RESET, **body}
 
 
 class RowSchema(Schema):

@@ -4,6 +4,7 @@ CRM_TEST_POSTGRES_URL names a server. Each request for a database gets a fresh, 
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,7 +43,15 @@ def fresh_postgres_database() -> Iterator[str]:
 
     name = f"crm_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(_postgres_admin_dsn(), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        for attempt in range(10):
+            try:
+                admin.execute(f'CREATE DATABASE "{name}"')
+                break
+            except psycopg.errors.ObjectInUse:
+                # Another worker is creating a database from the same template right now.
+                time.sleep(0.2 * (attempt + 1))
+        else:
+            raise RuntimeError("could not create a test database: template1 stays busy")
     try:
         yield _with_database(POSTGRES_URL, name)
     finally:
@@ -66,3 +75,15 @@ def make_database_url(backend: str, tmp_path: Path, request: pytest.FixtureReque
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database (not migrated) on each backend in turn."""
     return make_database_url(request.param, tmp_path, request)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """An empty database shared by one test module, on each backend in turn."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'crm.sqlite3'}"
+        return
+    with fresh_postgres_database() as url:
+        yield url

@@ -15,9 +15,16 @@ BRANCH_FIELDS = ("name", "address", "is_active")
 
 
 class AccessUseCases(UseCases):
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, hasher: PasswordHasher) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        hasher: PasswordHasher,
+        default_region: str = "RU",
+    ) -> None:
         super().__init__(uow, clock)
         self.hasher = hasher
+        self.default_region = default_region
 
     def create_user(
         self,
@@ -35,7 +42,9 @@ class AccessUseCases(UseCases):
             now = self.clock.now()
             company = uow.companies.by_name(company_name)
             if company is None:
-                company = Company(name=company_name, created_at=now)
+                company = Company(
+                    name=company_name, default_region=self.default_region, created_at=now
+                )
                 uow.companies.save(company)
             user = User(
                 company_id=company.id,
@@ -52,6 +61,46 @@ class AccessUseCases(UseCases):
             uow.tokens.save(token)
             uow.commit()
             return user.id, secret
+
+    def add_user(self, actor: Actor, fields: Mapping[str, Any]) -> UserId:
+        """An admin adds a user to their own company."""
+        actor.require_admin("manage users")
+        address = normalize_email(str(fields["email"]))
+        with self.uow() as uow:
+            if uow.users.by_email(address) is not None:
+                raise ValidationFailed.on("email", "A user with this email already exists.")
+            now = self.clock.now()
+            password = fields.get("password")
+            user = User(
+                company_id=actor.company_id,
+                email=address,
+                password_hash=self.hasher.hash(password) if password else "",
+                role=Role(fields.get("role", Role.MANAGER)),
+                full_name=fields.get("full_name", ""),
+                is_active=fields.get("is_active", True),
+                created_at=now,
+                updated_at=now,
+            )
+            uow.users.save(user)
+            uow.commit()
+            return user.id
+
+    def update_user(self, actor: Actor, user_id: UserId, fields: Mapping[str, Any]) -> None:
+        actor.require_admin("manage users")
+        with self.uow() as uow:
+            user = uow.users.get(actor.company_id, user_id)
+            now = self.clock.now()
+            user.change(
+                actor,
+                now,
+                full_name=fields.get("full_name"),
+                role=fields.get("role"),
+                is_active=fields.get("is_active"),
+            )
+            if fields.get("password"):
+                user.password_hash = self.hasher.hash(fields["password"])
+            uow.users.save(user)
+            uow.commit()
 
     def issue_token(self, email: str) -> str:
         with self.uow() as uow:

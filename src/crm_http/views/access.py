@@ -25,6 +25,22 @@ class UserRow(RowSchema):
     is_active = fields.Boolean()
 
 
+ROLES = [role.value for role in Role]
+
+
+class UserChange(Body):
+    RESET = {"full_name": ""}
+
+    full_name = fields.String(validate=validate.Length(max=255))
+    role = fields.String(validate=validate.OneOf(ROLES))
+    is_active = fields.Boolean()
+    password = fields.String(load_only=True, validate=validate.Length(min=8, max=128))
+
+
+class UserBody(UserChange):
+    email = fields.String(required=True, validate=validate.Length(max=254))
+
+
 class UserArgs(ListArgs):
     ORDERING = ("created_at", "email", "full_name")
     role = fields.String(validate=validate.OneOf([role.value for role in Role]))
@@ -39,6 +55,7 @@ class BranchRow(RowSchema):
 
 
 class BranchBody(Body):
+    RESET = {"address": "", "is_active": True}
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
     address = fields.String(validate=validate.Length(max=1000))
     is_active = fields.Boolean()
@@ -65,15 +82,19 @@ class Health(Schema):
 
 def users_blueprint(container: Container) -> Blueprint:
     read_model: Any = container.read_model
+    access: Any = container.access
     blp = crud_blueprint(
         Crud(
             resource=Resource.USERS,
             name="User",
             row=UserRow,
-            body=UserRow,
+            body=UserBody,
+            update_body=UserChange,
             args=UserArgs,
             read_model=read_model,
-            description="The users of the caller's company.",
+            create=lambda actor, body: access().add_user(actor, body),
+            update=lambda actor, user_id, body: access().update_user(actor, user_id, body),
+            description="The users of the caller's company; only admins add or change them.",
         )
     )
 

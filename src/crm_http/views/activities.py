@@ -43,6 +43,14 @@ class ActivityRow(RowSchema):
 
 
 class ActivityBody(Body):
+    RESET = {
+        "contact_id": None,
+        "lead_id": None,
+        "deal_id": None,
+        "description": "",
+        "due_date": None,
+        "is_done": False,
+    }
     contact_id = Reference("contact", allow_none=True)
     lead_id = Reference("lead", allow_none=True)
     deal_id = Reference("deal", allow_none=True)

@@ -48,6 +48,14 @@ class ContactRow(RowSchema):
 
 
 class ContactBody(Body):
+    RESET = {
+        **dict.fromkeys(("last_name", "middle_name", "email", "instagram", "telegram"), ""),
+        **dict.fromkeys(("company_name", "position", "address", "notes", "source"), ""),
+        **dict.fromkeys(("phone", "phone_secondary", "whatsapp", "branch_id"), None),
+        "tags": [],
+        "is_active": True,
+        "is_client": False,
+    }
     first_name = fields.String(required=True, validate=validate.Length(min=1, max=255))
     last_name = fields.String(validate=TEXT)
     middle_name = fields.String(validate=TEXT)

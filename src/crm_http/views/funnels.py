@@ -61,6 +61,7 @@ def _no_stages(_: Any) -> None:
 
 
 class FunnelChange(Body):
+    RESET = {"description": "", "is_active": True}
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
     description = fields.String()
     is_active = fields.Boolean()
@@ -72,7 +73,7 @@ class StageBody(StageFields):
 
 
 class StageChange(StageFields):
-    pass
+    RESET = {"color": DEFAULT_STAGE_COLOR, "is_final": False, "is_success": False}
 
 
 class FunnelArgs(ListArgs):

@@ -10,6 +10,7 @@ from marshmallow import fields, validate
 from crm_core.deal import MAX_LOST_REASON
 from crm_core.lead import LeadStatus
 from crm_core.ports import ReadModel, Resource, Row
+from crm_core.values import Money, Probability
 from crm_http.auth import current_actor
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint
@@ -67,11 +68,23 @@ class PipelineBody(Body):
 
 
 class LeadBody(PipelineBody):
+    RESET = {
+        "description": "",
+        "probability": Probability(0),
+        "estimated_value": Money.zero(),
+        "source": "",
+    }
     estimated_value = MoneyField()
     source = fields.String(validate=validate.Length(max=255))
 
 
 class DealChange(PipelineBody):
+    RESET = {
+        "description": "",
+        "probability": Probability(0),
+        "amount": Money.zero(),
+        "expected_close_date": None,
+    }
     amount = MoneyField()
     expected_close_date = fields.Date(allow_none=True)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -16,18 +16,19 @@ from crm_http.config import Settings
 from crm_http.container import Container
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    upgrade(database_url)
-    return Settings(database_url=database_url, secret_key="test-secret", var_dir=tmp_path)
+@pytest.fixture(scope="module")
+def settings(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    upgrade(module_database_url)
+    var_dir = tmp_path_factory.mktemp("var")
+    return Settings(database_url=module_database_url, secret_key="test-secret", var_dir=var_dir)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def container() -> Container:
     return Container()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def app(settings: Settings, container: Container) -> Iterator[Flask]:
     app = create_app(settings, container)
     app.config["TESTING"] = True
@@ -42,7 +43,11 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def token(app: Flask, container: Container) -> str:
-    _, secret = container.access().create_user("Ромашка", "admin@example.com", "pw", Role.ADMIN)
+    """An admin of a company of their own, new for each test."""
+    tag = uuid.uuid4().hex[:8]
+    _, secret = container.access().create_user(
+        f"Ромашка {tag}", f"admin-{tag}@example.com", None, Role.ADMIN
+    )
     return secret
 
 
