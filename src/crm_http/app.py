@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.exceptions import HTTPException, UnsupportedMediaType
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 
 from crm_core.errors import DomainError
 from crm_http import problems
@@ -126,7 +126,24 @@ def _install_request_hooks(app: Flask, container: Container) -> None:
         return response
 
 
+MAX_DRAIN = 16 * MAX_BODY
+
+
+def _too_large(error: RequestEntityTooLarge) -> Response:
+    """Reads and drops the refused body (up to a bound), so that a keep-alive connection can
+    carry the client's next request: the WSGI server cannot be told to close it."""
+    stream = request.environ.get("wsgi.input")
+    remaining = min(request.content_length or 0, MAX_DRAIN)
+    while stream is not None and remaining > 0:
+        chunk = stream.read(min(remaining, 64 * 1024))
+        if not chunk:
+            break
+        remaining -= len(chunk)
+    return problems.from_http_exception(error)
+
+
 def _install_error_handlers(app: Flask) -> None:
+    app.register_error_handler(RequestEntityTooLarge, _too_large)
     app.register_error_handler(DomainError, problems.from_domain_error)
     app.register_error_handler(HTTPException, problems.from_http_exception)
     app.register_error_handler(Exception, problems.server_error)

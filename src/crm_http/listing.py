@@ -16,6 +16,13 @@ MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
 
 
+class Flag(fields.Boolean):
+    """A boolean filter: `true`/`false`/`1`/`0` and nothing else (`maybe`, `yes` are 400)."""
+
+    truthy = {"true", "True", "TRUE", "1"}
+    falsy = {"false", "False", "FALSE", "0"}
+
+
 class ListArgs(Schema):
     """The query string of a list; subclasses add the filters and name the ordering fields."""
 

@@ -118,9 +118,6 @@ def from_http_exception(error: HTTPException) -> Response:
     headers.pop("Content-Type", None)
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    if status == 413:
-        # The rest of the body stays unread: the connection cannot carry another request.
-        headers["Connection"] = "close"
     return problem(status, HTTP_TITLES.get(status, error.name), detail, headers=headers)
 
 

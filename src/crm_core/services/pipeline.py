@@ -56,13 +56,16 @@ def _record_stage_change(
     uow.activities.save(activity)
 
 
-def _record_note(uow: UnitOfWork, actor: Actor, deal: Deal, title: str, now: datetime) -> None:
+def _record_note(
+    uow: UnitOfWork, actor: Actor, deal: Deal, title: str, now: datetime, description: str = ""
+) -> None:
     links = Links(deal_id=deal.id, deal_contact_id=deal.contact_id)
     uow.activities.save(
         Activity.system(
             company_id=actor.company_id,
             activity_type=ActivityType.NOTE,
             title=title,
+            description=description,
             links=links,
             now=now,
             user_id=actor.user_id,
@@ -301,8 +304,8 @@ class DealUseCases(UseCases):
             now = self.clock.now()
             if not deal.mark_lost(funnel, reason, now, actor.user_id):
                 return
-            title = f"Сделка проиграна: {reason}" if reason else "Сделка проиграна"
-            _record_note(uow, actor, deal, title, now)
+            # The reason may be long: it is the note's text, not its title.
+            _record_note(uow, actor, deal, "Сделка проиграна", now, description=reason)
             uow.deals.save(deal)
             uow.commit()
 

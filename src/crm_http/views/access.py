@@ -12,7 +12,7 @@ from crm_core.tenancy import Role
 from crm_http.auth import bearer_token, current_actor
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint
-from crm_http.listing import ListArgs
+from crm_http.listing import Flag, ListArgs
 from crm_http.problems import problem
 from crm_http.schemas import Body, RowSchema
 from crm_http.smorest import Blueprint
@@ -44,7 +44,7 @@ class UserBody(UserChange):
 class UserArgs(ListArgs):
     ORDERING = ("created_at", "email", "full_name")
     role = fields.String(validate=validate.OneOf([role.value for role in Role]))
-    is_active = fields.Boolean()
+    is_active = Flag()
 
 
 class BranchRow(RowSchema):
@@ -63,7 +63,7 @@ class BranchBody(Body):
 
 class BranchArgs(ListArgs):
     ORDERING = ("created_at", "name")
-    is_active = fields.Boolean()
+    is_active = Flag()
 
 
 class Credentials(Body):

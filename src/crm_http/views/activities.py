@@ -11,7 +11,7 @@ from crm_core.ports import Resource
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint
 from crm_http.fields import Reference
-from crm_http.listing import ListArgs
+from crm_http.listing import Flag, ListArgs
 from crm_http.schemas import Body, RowSchema
 from crm_http.smorest import Blueprint
 
@@ -69,7 +69,7 @@ class ActivityArgs(ListArgs):
     deal = fields.UUID()
     activity_type = fields.String(validate=validate.OneOf(TYPES))
     user = fields.UUID()
-    is_done = fields.Boolean()
+    is_done = Flag()
     activity_date_after = fields.Date()
     activity_date_before = fields.Date()
 

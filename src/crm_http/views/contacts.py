@@ -14,7 +14,7 @@ from crm_http.auth import current_actor
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint
 from crm_http.fields import Reference
-from crm_http.listing import envelope, list_query
+from crm_http.listing import Flag, envelope, list_query
 from crm_http.schemas import Body, CreatedRange, RowSchema
 from crm_http.smorest import Blueprint
 
@@ -88,8 +88,8 @@ class ContactArgs(CreatedRange):
     email = fields.String()
     first_name = fields.String()
     last_name = fields.String()
-    is_active = fields.Boolean()
-    is_client = fields.Boolean()
+    is_active = Flag()
+    is_client = Flag()
     source = fields.String()
     owner = fields.UUID()
     branch = fields.UUID()

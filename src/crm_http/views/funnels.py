@@ -15,7 +15,7 @@ from crm_http.auth import current_actor
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint
 from crm_http.fields import ColorField, MoneyField, Reference
-from crm_http.listing import ListArgs
+from crm_http.listing import Flag, ListArgs
 from crm_http.schemas import Body, RowSchema
 from crm_http.smorest import Blueprint
 
@@ -78,7 +78,7 @@ class StageChange(StageFields):
 
 class FunnelArgs(ListArgs):
     ORDERING = ("created_at", "name")
-    is_active = fields.Boolean()
+    is_active = Flag()
 
 
 class StageArgs(ListArgs):

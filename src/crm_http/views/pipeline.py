@@ -15,6 +15,7 @@ from crm_http.auth import current_actor
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint
 from crm_http.fields import MoneyField, ProbabilityField, Reference
+from crm_http.listing import Flag
 from crm_http.schemas import Body, CreatedRange, RowSchema
 from crm_http.smorest import Blueprint
 
@@ -110,8 +111,8 @@ class DealArgs(CreatedRange):
     funnel = fields.UUID()
     stage = fields.UUID()
     owner = fields.UUID()
-    is_won = fields.Boolean()
-    is_lost = fields.Boolean()
+    is_won = Flag()
+    is_lost = Flag()
     contact = fields.UUID()
     expected_close_date = fields.Date()
     expected_close_date_after = fields.Date()
