@@ -261,7 +261,8 @@ def test_given_an_open_deal_when_marked_lost_then_it_goes_to_the_failure_stage(
         lost_at,
     )
     [note] = crm.activities_about(deal_id)
-    assert note.activity_type is ActivityType.NOTE and "Выбрали конкурента" in note.title
+    assert note.activity_type is ActivityType.NOTE and note.title == "Сделка проиграна"
+    assert note.description == "Выбрали конкурента"
     assert_settled(deal, funnel)
 
 
