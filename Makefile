@@ -18,7 +18,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: install
 	$(BIN)/crm db upgrade
-	$(BIN)/crm demo --if-empty
+	$(BIN)/crm demo
 	$(BIN)/crm serve --host 127.0.0.1 --port 8000
 
 lint: install

@@ -133,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args: Any = parser().parse_args(argv)
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(message)s")
+    # Alembic narrates every plugin it loads at INFO; only its warnings matter here.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
     _prepare_sqlite_dir(settings.database_url)
     try:
         result: int = args.run(settings, args)
