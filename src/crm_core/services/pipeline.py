@@ -93,6 +93,34 @@ def _check_owner(uow: UnitOfWork, actor: Actor, fields: Mapping[str, Any]) -> No
         referenced("owner", lambda: uow.users.get(actor.company_id, fields["owner_id"]))
 
 
+def _edit(
+    uow: UnitOfWork,
+    actor: Actor,
+    subject: Lead | Deal,
+    fields: Mapping[str, Any],
+    details: tuple[str, ...],
+    now: datetime,
+) -> bool:
+    """A PUT or PATCH of a lead or deal: its plain fields, and a recorded move when the body
+    changes its funnel or stage. Returns whether it moved."""
+    company = actor.company_id
+    if "contact_id" in fields:
+        referenced("contact", lambda: uow.contacts.get(company, fields["contact_id"]))
+        subject.contact_id = fields["contact_id"]
+    _check_owner(uow, actor, fields)
+    subject.change_details(**{name: fields[name] for name in details if name in fields})
+    subject.updated_at = now
+    funnel_id: FunnelId = fields.get("funnel_id", subject.funnel_id)
+    stage_id: StageId | None = fields.get("stage_id")
+    if funnel_id == subject.funnel_id and (not stage_id or stage_id == subject.stage_id):
+        return False
+    funnel = referenced("funnel", lambda: uow.funnels.get(company, funnel_id))
+    left = uow.funnels.get(company, subject.funnel_id)
+    previous = subject.transfer_to(funnel, stage_id, now, actor.user_id)
+    _record_stage_change(uow, actor, funnel, previous, subject, now, left)
+    return True
+
+
 class LeadUseCases(UseCases):
     def create_lead(self, actor: Actor, fields: Mapping[str, Any]) -> LeadId:
         with self.uow() as uow:
@@ -116,23 +144,8 @@ class LeadUseCases(UseCases):
 
     def update_lead(self, actor: Actor, lead_id: LeadId, fields: Mapping[str, Any]) -> None:
         with self.uow() as uow:
-            company, now = actor.company_id, self.clock.now()
-            lead = uow.leads.get(company, lead_id)
-            if "contact_id" in fields:
-                referenced("contact", lambda: uow.contacts.get(company, fields["contact_id"]))
-                lead.contact_id = fields["contact_id"]
-            _check_owner(uow, actor, fields)
-            lead.change_details(
-                **{name: fields[name] for name in (*LEAD_DETAILS, "title") if name in fields}
-            )
-            lead.updated_at = now
-            funnel_id: FunnelId = fields.get("funnel_id", lead.funnel_id)
-            stage_id: StageId | None = fields.get("stage_id")
-            if funnel_id != lead.funnel_id or (stage_id and stage_id != lead.stage_id):
-                funnel = referenced("funnel", lambda: uow.funnels.get(company, funnel_id))
-                left = uow.funnels.get(company, lead.funnel_id)
-                previous = lead.transfer_to(funnel, stage_id, now, actor.user_id)
-                _record_stage_change(uow, actor, funnel, previous, lead, now, left)
+            lead = uow.leads.get(actor.company_id, lead_id)
+            _edit(uow, actor, lead, fields, (*LEAD_DETAILS, "title"), self.clock.now())
             uow.leads.save(lead)
             uow.commit()
 
@@ -245,23 +258,8 @@ class DealUseCases(UseCases):
 
     def update_deal(self, actor: Actor, deal_id: DealId, fields: Mapping[str, Any]) -> None:
         with self.uow() as uow:
-            company, now = actor.company_id, self.clock.now()
-            deal = uow.deals.get(company, deal_id)
-            if "contact_id" in fields:
-                referenced("contact", lambda: uow.contacts.get(company, fields["contact_id"]))
-                deal.contact_id = fields["contact_id"]
-            _check_owner(uow, actor, fields)
-            deal.change_details(
-                **{name: fields[name] for name in (*DEAL_DETAILS, "title") if name in fields}
-            )
-            deal.updated_at = now
-            funnel_id: FunnelId = fields.get("funnel_id", deal.funnel_id)
-            stage_id: StageId | None = fields.get("stage_id")
-            if funnel_id != deal.funnel_id or (stage_id and stage_id != deal.stage_id):
-                funnel = referenced("funnel", lambda: uow.funnels.get(company, funnel_id))
-                left = uow.funnels.get(company, deal.funnel_id)
-                previous = deal.transfer_to(funnel, stage_id, now, actor.user_id)
-                _record_stage_change(uow, actor, funnel, previous, deal, now, left)
+            deal = uow.deals.get(actor.company_id, deal_id)
+            if _edit(uow, actor, deal, fields, (*DEAL_DETAILS, "title"), self.clock.now()):
                 _settle_contact(uow, deal)
             uow.deals.save(deal)
             uow.commit()
