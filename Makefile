@@ -36,6 +36,10 @@ integration: install
 test: lint
 	$(BIN)/pytest tests -q -p no:cacheprovider -n 2
 
+# The local PostgreSQL server unless CRM_BENCH_POSTGRES_URL names another one.
+CRM_BENCH_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+export CRM_BENCH_POSTGRES_URL
+
 bench: install
 	$(BIN)/python -m bench.run
 
