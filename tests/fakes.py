@@ -4,13 +4,16 @@ forgets to `save` what it changed fails its test, as it would lose the change in
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
-from crm_core.errors import NotFound
-from crm_core.messaging import ChatType, Message
+import attrs
+
+from crm_core.errors import NotFound, ProviderFailed
+from crm_core.messaging import ChatType, Message, MessagingAccount
+from crm_core.ports import Channel, OutgoingMessage, ProviderConnection, Row
 from crm_core.tenancy import ApiToken, Company, User
 
 T = TypeVar("T")
@@ -143,6 +146,12 @@ class FakeLeads(FakeRepository[Any]):
         return min(found, key=lambda lead: lead.created_at) if found else None
 
 
+class FakeAccounts(FakeRepository[MessagingAccount]):
+    def find(self, account_id: Any) -> MessagingAccount | None:
+        row = self._current().get(account_id)
+        return copy.deepcopy(row) if row else None
+
+
 class FakeMessages(FakeRepository[Message]):
     def by_provider_id(self, company_id: Any, account_id: Any, provider_id: str) -> Any:
         found = self._find(
@@ -153,6 +162,44 @@ class FakeMessages(FakeRepository[Message]):
             )
         )
         return found[0] if found else None
+
+    def contact_in_chat(self, company_id: Any, account_id: Any, chat_id: str) -> Any:
+        found = self._find(
+            lambda message: (
+                message.company_id == company_id
+                and message.account_id == account_id
+                and message.chat_id == chat_id
+                and message.contact_id is not None
+            )
+        )
+        latest = max(found, key=lambda message: message.timestamp, default=None)
+        return latest.contact_id if latest else None
+
+    def unread_from(self, company_id: Any, contact_id: Any) -> list[Message]:
+        return self._find(
+            lambda message: (
+                message.company_id == company_id
+                and message.contact_id == contact_id
+                and message.is_incoming
+                and not message.is_read
+            )
+        )
+
+
+@attrs.define
+class _KeyRecord:
+    id: tuple[Any, str]
+    message_id: Any
+    created_at: datetime
+
+
+class FakeIdempotencyKeys(FakeRepository[_KeyRecord]):
+    def message_for(self, company_id: Any, key: str, since: datetime) -> Any:
+        record = self._current().get((company_id, key))
+        return record.message_id if record and record.created_at >= since else None
+
+    def remember(self, company_id: Any, key: str, message_id: Any, now: datetime) -> None:
+        self.save(_KeyRecord((company_id, key), message_id, now))
 
 
 class FakeOccupancy:
@@ -201,8 +248,9 @@ class FakeUnitOfWork:
         self.leads = make(FakeLeads, "leads", "Lead")
         self.deals = make(FakeRepository, "deals", "Deal")
         self.activities = make(FakeRepository, "activities", "Activity")
-        self.accounts = make(FakeRepository, "accounts", "Account")
+        self.accounts = make(FakeAccounts, "accounts", "Account")
         self.messages = make(FakeMessages, "messages", "Message")
+        self.idempotency_keys = make(FakeIdempotencyKeys, "idempotency_keys", "Key")
         self.occupancy = FakeOccupancy(self)
 
     def _repository(self, cls: type[Any], table: str, kind: str) -> Any:
@@ -233,3 +281,77 @@ class FakeUnitOfWork:
     def rollback(self) -> None:
         for pending in self._pending.values():
             pending.clear()
+
+
+class FakeSecretBox:
+    """Not encryption: a marked, reversible wrapping, enough to see that keys are not stored
+    in the clear."""
+
+    def encrypt(self, plain: str) -> str:
+        return "sealed:" + plain[::-1]
+
+    def decrypt(self, token: str) -> str:
+        return token.removeprefix("sealed:")[::-1]
+
+
+class FakeGateway:
+    """A messaging provider in memory: one active WhatsApp channel, sends that are recorded
+    and answered with new ids, and failures on demand."""
+
+    def __init__(self) -> None:
+        self.channel_list = [Channel("channel-1", "whatsapp", "79865784457", "active")]
+        self.attempts: list[OutgoingMessage] = []
+        self.sent: list[OutgoingMessage] = []
+        self.connections: list[ProviderConnection] = []
+        self.channel_checks = 0
+        self.send_failure: ProviderFailed | None = None
+        self.fail_sends_after: int | None = None
+        self.channels_failure: ProviderFailed | None = None
+        # Runs inside `send`, before the answer: a webhook arriving while the send is in flight.
+        self.during_send: Callable[[OutgoingMessage, str], None] | None = None
+        self._ids = 0
+
+    def channel(
+        self, state: str = "active", channel_id: str = "channel-1", chat_type: str = "whatsapp"
+    ) -> None:
+        """Replaces the key's channels with one."""
+        self.channel_list = [Channel(channel_id, chat_type, "79865784457", state)]
+
+    def channels(self, connection: ProviderConnection) -> list[Channel]:
+        self.channel_checks += 1
+        self.connections.append(connection)
+        if self.channels_failure is not None:
+            raise self.channels_failure
+        return list(self.channel_list)
+
+    def send(self, connection: ProviderConnection, message: OutgoingMessage) -> str:
+        self.connections.append(connection)
+        self.attempts.append(message)
+        if self.send_failure is not None and (
+            self.fail_sends_after is None or len(self.sent) >= self.fail_sends_after
+        ):
+            raise self.send_failure
+        self.sent.append(message)
+        self._ids += 1
+        provider_id = f"provider-{self._ids}"
+        if self.during_send is not None:
+            self.during_send(message, provider_id)
+        return provider_id
+
+    def register_webhook(self, connection: ProviderConnection, url: str) -> bool:
+        return True
+
+    def push_users(self, connection: ProviderConnection, users: Sequence[Row]) -> int:
+        return len(users)
+
+    def push_contacts(self, connection: ProviderConnection, contacts: Sequence[Row]) -> int:
+        return len(contacts)
+
+    def push_pipelines(self, connection: ProviderConnection, pipelines: Sequence[Row]) -> int:
+        return len(pipelines)
+
+    def push_deals(self, connection: ProviderConnection, deals: Sequence[Row]) -> int:
+        return len(deals)
+
+    def chat_window(self, connection: ProviderConnection, user: Row, contact: Row | None) -> str:
+        return "https://chat.example/window"

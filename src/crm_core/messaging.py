@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hmac
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -10,7 +11,13 @@ from datetime import UTC, datetime
 import attrs
 
 from crm_core.contact import Contact
-from crm_core.errors import Conflict, InvalidValue, ValidationFailed
+from crm_core.errors import (
+    Conflict,
+    InvalidValue,
+    ProviderFailed,
+    ProviderTimedOut,
+    ValidationFailed,
+)
 from crm_core.values import (
     AccountId,
     CompanyId,
@@ -157,6 +164,272 @@ class MessagingAccount:
         self.last_error = error
         self.updated_at = now
 
+    @property
+    def needs_channel_check(self) -> bool:
+        """A channel whose state was never learnt (or could not be): check it before sending."""
+        return bool(self.instance_id) and not self.channel_state
+
+    def ensure_connected(self) -> None:
+        """`ensure_can_send`, and the last check found nothing wrong (a known key, the right
+        transport): a channel can be `active` and still unusable for this account."""
+        self.ensure_can_send()
+        if not self.channel_state or not self.is_connected:
+            cause = self.last_error or "the channel has not been checked"
+            raise Conflict(
+                f"The account is not connected ({cause}): fix it, then run check_connection."
+            )
+
+    def change_connection(
+        self,
+        now: datetime,
+        *,
+        api_key_encrypted: str | None = None,
+        api_key_hint: str | None = None,
+        api_url: str | None = None,
+        instance_id: str | None = None,
+        chat_type: ChatType | None = None,
+    ) -> None:
+        """Changes what the account connects with; a change forgets the channel's state, so the
+        next send checks it again."""
+        changes = {
+            "api_key_encrypted": api_key_encrypted,
+            "api_key_hint": api_key_hint,
+            "api_url": api_url,
+            "instance_id": instance_id,
+            "chat_type": chat_type,
+        }
+        changed = False
+        for name, value in changes.items():
+            if value is not None and value != getattr(self, name):
+                setattr(self, name, value)
+                changed = True
+        if changed:
+            self.channel_state, self.is_connected, self.last_error = "", False, ""
+        self.updated_at = now
+
+    def accepts_webhook(self, secret: str) -> bool:
+        """Whether a webhook call carries this account's secret (compared in constant time)."""
+        return bool(secret) and hmac.compare_digest(secret.encode(), self.webhook_secret.encode())
+
+
+def api_key_hint(api_key: str) -> str:
+    """What is shown of a key: `…` and its last 4 characters."""
+    return "…" + api_key.strip()[-4:]
+
+
+def check_outgoing(
+    chat_type: ChatType, message_type: MessageType | str, text: str, media_url: str
+) -> MessageType:
+    """The checks a message passes before anything is stored or sent: a known type, text for a
+    text message, media for a media message, and the chat type's length limit."""
+    try:
+        message_type = MessageType(message_type)
+    except ValueError:
+        raise ValidationFailed.on("message_type", "Not a valid message type.") from None
+    if message_type == MessageType.TEXT and not text.strip():
+        raise ValidationFailed.on("message", "This field may not be blank.")
+    if len(text) > chat_type.text_limit:
+        raise ValidationFailed.on(
+            "message", f"Ensure this field has no more than {chat_type.text_limit} characters."
+        )
+    if message_type != MessageType.TEXT and not media_url:
+        raise ValidationFailed.on("media_url", "A media message needs media_url.")
+    return message_type
+
+
+# --- what the provider gateway raises, and what a send raises -------------------------------
+
+
+class ProviderRefused(ProviderFailed):
+    """The provider answered with a refusal (a 4xx): its code and description, kept on the
+    message as its error."""
+
+    def __init__(
+        self, code: str, description: str = "", status: int | None = None, detail: str = ""
+    ) -> None:
+        words = f"The provider refused: {code}" + (f" ({description})" if description else "")
+        super().__init__(detail or words)
+        self.code = code
+        self.description = description
+        self.status = status
+
+
+class ProviderRejectedKey(ProviderRefused):
+    """The provider does not accept the account's API key (HTTP 401)."""
+
+    def __init__(self, description: str = "The API key was rejected.") -> None:
+        super().__init__(
+            "UNAUTHORIZED", description, 401, detail="The provider rejected the API key (401)."
+        )
+
+
+TIMEOUT_CODE = "TIMEOUT"
+PROVIDER_FAILED_CODE = "PROVIDER_FAILED"
+
+
+def failure_of(error: ProviderFailed) -> tuple[str, str]:
+    """The (code, description) a failed message keeps for a provider error."""
+    if isinstance(error, ProviderRefused):
+        return error.code, error.description or error.detail
+    if isinstance(error, ProviderTimedOut):
+        return TIMEOUT_CODE, error.detail
+    return PROVIDER_FAILED_CODE, error.detail
+
+
+class MessageNotSent(ProviderFailed):
+    """A send failed; the message is stored as `failed` and `message_id` names it."""
+
+    def __init__(self, message_id: MessageId, cause: ProviderFailed) -> None:
+        super().__init__(cause.detail)
+        self.message_id = message_id
+        self.cause = cause
+
+    @classmethod
+    def of(cls, message_id: MessageId, cause: ProviderFailed) -> MessageNotSent:
+        """The error for `cause`; a timeout stays recognisable as one (a 504, not a 502)."""
+        if isinstance(cause, ProviderTimedOut):
+            return MessageSendTimedOut(message_id, cause)
+        return cls(message_id, cause)
+
+
+class MessageSendTimedOut(MessageNotSent, ProviderTimedOut):
+    """A send that timed out: not retried (the provider may have taken it), kept failed."""
+
+
+# --- whom an outgoing message goes to --------------------------------------------------------
+
+_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{2,}$")
+
+
+@attrs.frozen
+class Recipient:
+    """Whom a message goes to, in the one form the chat type addresses them by: a chat id
+    (whatsapp and viber: the number's digits), or for telegram a phone or a username."""
+
+    chat_id: str | None = None
+    phone: PhoneNumber | None = None
+    username: str | None = None
+
+    @property
+    def stored(self) -> str:
+        """The message's `chat_id` as stored: `@name` for a username, `+digits` for a phone,
+        so that a retry addresses the recipient the same way."""
+        if self.username is not None:
+            return "@" + self.username
+        if self.phone is not None:
+            return self.phone.e164
+        return self.chat_id or ""
+
+    @classmethod
+    def parse(cls, chat_type: ChatType, text: str, region: str) -> Recipient:
+        """`to` as a user writes it; refused (a field error on `to`) when it fits no form."""
+        text = text.strip()
+        if not text:
+            raise ValidationFailed.on("to", "This field may not be blank.")
+        if chat_type.is_phone_based:
+            phone = sender_phone(chat_type, text, region)
+            if phone is None:
+                raise ValidationFailed.on("to", "Not a valid phone number.")
+            return cls(chat_id=phone.digits)
+        if chat_type == ChatType.TELEGRAM:
+            return cls._telegram(text, region)
+        handle = normalize_chat_id(chat_type, text)
+        if not handle:
+            raise ValidationFailed.on("to", "This field may not be blank.")
+        return cls(chat_id=handle)
+
+    @classmethod
+    def _telegram(cls, text: str, region: str) -> Recipient:
+        # A phone never goes to the chat id: the provider takes it there and the message fails.
+        if text.startswith("+"):
+            try:
+                return cls(phone=PhoneNumber.parse(text, region))
+            except InvalidValue as error:
+                raise ValidationFailed.on("to", error.detail) from None
+        if text.isdigit():
+            return cls(chat_id=text)
+        name = text.removeprefix("@")
+        if not _USERNAME.match(name):
+            raise ValidationFailed.on("to", "Not a Telegram username, phone or chat id.")
+        return cls(username=name)
+
+    @classmethod
+    def stored_as(cls, chat_type: ChatType, chat_id: str) -> Recipient:
+        """The recipient of a stored message (the inverse of `stored`)."""
+        if chat_type == ChatType.TELEGRAM and chat_id.startswith("@"):
+            return cls(username=chat_id[1:])
+        if chat_type == ChatType.TELEGRAM and chat_id.startswith("+"):
+            return cls(phone=PhoneNumber(chat_id))
+        return cls(chat_id=chat_id)
+
+    @classmethod
+    def of_contact(cls, chat_type: ChatType, contact: Contact) -> Recipient:
+        """The contact's address on the chat type: for whatsapp and viber its `whatsapp`
+        number, else its `phone`; for telegram its handle (username or chat id), else its
+        phone; for instagram its handle."""
+        if chat_type == ChatType.TELEGRAM:
+            handle = contact.telegram.strip()
+            if handle:
+                return (
+                    cls(chat_id=handle)
+                    if handle.isdigit()
+                    else cls(username=handle[1:] if handle.startswith("@") else handle)
+                )
+            if contact.phone is not None:
+                return cls(phone=contact.phone)
+        else:
+            address = contact.handle_for(chat_type)
+            if address:
+                return cls(chat_id=address)
+        raise ValidationFailed.on("contact", f"This contact has no {chat_type.label} address.")
+
+    def new_contact(self, company_id: CompanyId, chat_type: ChatType, now: datetime) -> Contact:
+        """A contact for a recipient nobody matched: named by the number or handle, `source`
+        the chat type."""
+        return contact_for_chat(
+            company_id, chat_type, self.stored, "", now, phone=self._number(chat_type)
+        )
+
+    def _number(self, chat_type: ChatType) -> PhoneNumber | None:
+        if self.phone is not None:
+            return self.phone
+        if chat_type.is_phone_based and self.chat_id:
+            return PhoneNumber("+" + self.chat_id)
+        return None
+
+
+def contact_for_chat(
+    company_id: CompanyId,
+    chat_type: ChatType,
+    chat_id: str,
+    name: str,
+    now: datetime,
+    phone: PhoneNumber | None = None,
+) -> Contact:
+    """A contact made for a chat that matched nobody: named `name`, else by its number or
+    handle; the address is stored where the sender matching looks for it; `source` is the
+    chat type.
+
+    Built directly: a Telegram, VK or Avito chat is a channel of its own, which the
+    hand-entered contact's "one of phone, email, whatsapp, instagram" rule does not know.
+    """
+    contact = Contact(
+        company_id=company_id,
+        first_name=name.strip() or (phone.e164 if phone else chat_id),
+        source=chat_type.value,
+        created_at=now,
+        updated_at=now,
+    )
+    if phone is not None:
+        contact.phone = phone
+        if chat_type == ChatType.WHATSAPP:
+            contact.whatsapp = phone
+    elif chat_type == ChatType.INSTAGRAM:
+        contact.instagram = chat_id
+    elif chat_type == ChatType.TELEGRAM:
+        contact.telegram = chat_id
+    return contact
+
 
 def normalize_chat_id(chat_type: ChatType, raw: str) -> str:
     """The provider's chat id as stored: digits for phone chats, the raw handle otherwise."""
@@ -260,19 +533,7 @@ class Message:
         media_url: str = "",
     ) -> Message:
         """A message about to be sent: stored as pending before the provider is called."""
-        try:
-            message_type = MessageType(message_type)
-        except ValueError:
-            raise ValidationFailed.on("message_type", "Not a valid message type.") from None
-        if message_type == MessageType.TEXT and not text.strip():
-            raise ValidationFailed.on("message", "This field may not be blank.")
-        if len(text) > account.chat_type.text_limit:
-            raise ValidationFailed.on(
-                "message",
-                f"Ensure this field has no more than {account.chat_type.text_limit} characters.",
-            )
-        if message_type != MessageType.TEXT and not media_url:
-            raise ValidationFailed.on("media_url", "A media message needs media_url.")
+        message_type = check_outgoing(account.chat_type, message_type, text, media_url)
         return cls(
             company_id=account.company_id,
             account_id=account.id,
@@ -311,6 +572,68 @@ class Message:
         """The provider took the message; a failed one stays failed with its error."""
         self.provider_message_id = provider_message_id
         self.advance_status(MessageStatus.SENT, now)
+
+    @classmethod
+    def delivered(
+        cls,
+        *,
+        account: MessagingAccount,
+        provider_message_id: str,
+        chat_id: str,
+        is_incoming: bool,
+        timestamp: datetime,
+        now: datetime,
+        message_type: MessageType = MessageType.TEXT,
+        text: str = "",
+        media_url: str = "",
+        author_name: str = "",
+        status: MessageStatus | None = None,
+        error: dict[str, str] | None = None,
+    ) -> Message:
+        """A message the provider tells us about: incoming (delivered, unread), or outgoing
+        but written elsewhere (in the provider's own window), with the status it reports."""
+        own = account.instance_id
+        return cls(
+            company_id=account.company_id,
+            account_id=account.id,
+            chat_type=account.chat_type,
+            chat_id=chat_id,
+            is_incoming=is_incoming,
+            timestamp=timestamp,
+            message_type=message_type,
+            text=text,
+            media_url=media_url,
+            provider_message_id=provider_message_id,
+            from_number=chat_id if is_incoming else own,
+            to_number=own if is_incoming else chat_id,
+            status=MessageStatus.DELIVERED if is_incoming else (status or MessageStatus.SENT),
+            author_name="" if is_incoming else author_name,
+            error=error if status == MessageStatus.FAILED and not is_incoming else None,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def apply_status(
+        self, status: MessageStatus, error: dict[str, str] | None, now: datetime
+    ) -> bool:
+        """A reported status: forward only, `failed` final with its error. Returns whether
+        anything changed."""
+        if status == MessageStatus.FAILED:
+            if self.status == MessageStatus.FAILED:
+                return False
+            error = error or {}
+            self.fail(error.get("code", "UNKNOWN_ERROR"), error.get("description", ""), now)
+            return True
+        return self.advance_status(status, now)
+
+    def absorb(self, duplicate: Message, now: datetime) -> None:
+        """Takes over what a second row of the same provider message learnt (an echo stored
+        before the send's answer): its status, and an edit or deletion."""
+        self.apply_status(duplicate.status, duplicate.error, now)
+        if duplicate.is_edited:
+            self.edit(duplicate.text, now)
+        if duplicate.is_deleted:
+            self.delete(now)
 
     def ensure_retryable(self) -> None:
         if self.is_incoming or self.status != MessageStatus.FAILED:

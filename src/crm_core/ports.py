@@ -144,6 +144,11 @@ class ActivityRepository(Protocol):
 class AccountRepository(Protocol):
     def get(self, company_id: CompanyId, account_id: AccountId) -> MessagingAccount: ...
 
+    def find(self, account_id: AccountId) -> MessagingAccount | None:
+        """The account a webhook names, before the company is known (its secret is checked
+        on the account)."""
+        ...
+
     def save(self, account: MessagingAccount) -> None: ...
 
     def delete(self, account: MessagingAccount) -> None: ...
@@ -156,7 +161,40 @@ class MessageRepository(Protocol):
         self, company_id: CompanyId, account_id: AccountId, provider_message_id: str
     ) -> Message | None: ...
 
+    def contact_in_chat(
+        self, company_id: CompanyId, account_id: AccountId, chat_id: str
+    ) -> ContactId | None:
+        """The contact of the latest message of the account in this chat that has one: whom
+        a chat belongs to when no contact field carries its handle (VK, Avito, an edited
+        Telegram handle)."""
+        ...
+
+    def unread_from(self, company_id: CompanyId, contact_id: ContactId) -> list[Message]:
+        """The contact's incoming messages that are not read yet."""
+        ...
+
     def save(self, message: Message) -> None: ...
+
+    def delete(self, message: Message) -> None:
+        """Removes a second row of one provider message (merged into the CRM's own row). It
+        must take effect before a later save in the same unit of work gives another row that
+        provider id (the account + provider id pair is unique)."""
+        ...
+
+
+class IdempotencyKeyRepository(Protocol):
+    """Keys of `send_message` calls: a repeat within a day returns the first message."""
+
+    def message_for(self, company_id: CompanyId, key: str, since: datetime) -> MessageId | None:
+        """The message first sent with `key`, when that was at or after `since`."""
+        ...
+
+    def remember(
+        self, company_id: CompanyId, key: str, message_id: MessageId, now: datetime
+    ) -> None:
+        """Records the key (replacing an expired record of it); a second live record of the
+        same key in the company is refused when committed (two concurrent repeats)."""
+        ...
 
 
 class Occupancy(Protocol):
@@ -181,6 +219,7 @@ class UnitOfWork(Protocol):
     activities: ActivityRepository
     accounts: AccountRepository
     messages: MessageRepository
+    idempotency_keys: IdempotencyKeyRepository
     occupancy: Occupancy
 
     def __enter__(self) -> Self: ...
