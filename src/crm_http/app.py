@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, Unsupporte
 
 from crm_core.errors import DomainError
 from crm_http import problems
-from crm_http.auth import authenticate
+from crm_http.auth import authenticate, is_public
 from crm_http.config import Settings
 from crm_http.container import Container, configure
 from crm_http.smorest import Api
@@ -27,8 +27,7 @@ from crm_http.views.funnels import funnels_blueprint, stages_blueprint
 from crm_http.views.pipeline import deals_blueprint, leads_blueprint
 
 MAX_BODY = 1024 * 1024
-PUBLIC_ENDPOINTS = {"auth.obtain_token", "auth.health", "api-docs.openapi_json"}
-PUBLIC_PREFIXES = ("/api/docs", "/api/openapi.json")
+DOCUMENTATION = ("/api/docs", "/api/openapi.json")
 
 access_log = logging.getLogger("crm.access")
 
@@ -103,7 +102,9 @@ def _install_request_hooks(app: Flask, container: Container) -> None:
         has_body = request.method in ("POST", "PUT", "PATCH") and request.content_length
         if has_body and not request.is_json:
             raise UnsupportedMediaType("The body must be JSON (Content-Type: application/json).")
-        if request.endpoint in PUBLIC_ENDPOINTS or request.path.startswith(PUBLIC_PREFIXES):
+        if request.path.startswith(DOCUMENTATION) or is_public(
+            app.view_functions.get(request.endpoint or "")
+        ):
             return
         if request.path.startswith("/api/"):
             authenticate(container.access())

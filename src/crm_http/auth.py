@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from flask import g, request
 from werkzeug.exceptions import Unauthorized
 
 from crm_core.services.tenancy import AccessUseCases
 from crm_core.tenancy import Actor
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def public(view: F) -> F:
+    """Marks a view that answers without a bearer token (put it next to the function, under
+    `blp.doc(security=[])`, which says the same in the OpenAPI document)."""
+    view.public = True  # type: ignore[attr-defined]
+    return view
+
+
+def is_public(view: Callable[..., Any] | None) -> bool:
+    return bool(getattr(view, "public", False))
 
 
 def bearer_token() -> str | None:

@@ -95,7 +95,9 @@ def crud_blueprint(crud: Crud) -> Blueprint:
             return detail(crud, object_id)
 
         item["put"] = blp.arguments(body)(blp.response(200, crud.row)(put))
-        item["patch"] = blp.arguments(body(partial=True))(blp.response(200, crud.row)(patch))
+        item["patch"] = blp.arguments(body(partial=True), required=False)(
+            blp.response(200, crud.row)(patch)
+        )
 
     if crud.delete is not None:
         delete = crud.delete

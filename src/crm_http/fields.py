@@ -72,3 +72,12 @@ class Reference(fields.UUID):
 
     def __init__(self, data_key: str, **kwargs: Any) -> None:
         super().__init__(data_key=data_key, **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON `true` or `false` in a body, as documented (not 0, 1 or "yes")."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError("Must be true or false.")
+        return value

@@ -14,6 +14,9 @@ from crm_core.ports import ListQuery, Page
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
+# No list is longer: a page beyond it is past the end without asking the database (whose
+# integers a page of 10**20 would overflow).
+MAX_ROWS = 2**40
 
 
 class Flag(fields.Boolean):
@@ -55,13 +58,16 @@ def list_query(args: Mapping[str, Any]) -> ListQuery:
         for part in args.get("ordering", "").split(",")
         if part.strip()
     )
-    return ListQuery(
+    query = ListQuery(
         filters={name: value for name, value in args.items() if name not in common},
         search=args.get("search") or None,
         ordering=ordering,
         page=args["page"],
         page_size=min(args["page_size"], MAX_PAGE_SIZE),
     )
+    if query.offset >= MAX_ROWS:
+        raise NotFound("Invalid page: past the end of the list.")
+    return query
 
 
 def _page_url(page: int, page_size: int) -> str:

@@ -40,6 +40,11 @@ class Problem(Schema):
 
 
 PROBLEM_ANSWERS = {
+    "405": "The method is not allowed on this path.",
+    "500": "An unexpected error; `request_id` identifies it in the logs.",
+    "502": "The messaging provider failed.",
+    "503": "The database does not answer.",
+    "504": "The messaging provider timed out.",
     "400": "Validation failed: `errors` names each field.",
     "401": "No or bad credentials.",
     "403": "Authenticated, but the role does not allow it.",
@@ -68,19 +73,26 @@ class ProblemAnswers(BasePlugin):
     def operation_helper(
         self, path: str | None = None, operations: dict[str, Any] | None = None, **_: Any
     ) -> None:
+        path = path or ""
         for method, operation in (operations or {}).items():
-            statuses = set()
-            if path and path.startswith("/api/crm/"):
+            responses = operation.setdefault("responses", {})
+            # flask-smorest keys its own answers by int, apispec by str: one form, str.
+            for status in [status for status in responses if isinstance(status, int)]:
+                responses[str(status)] = responses.pop(status)
+            statuses = {status for status in responses if status.isdigit() and int(status) >= 400}
+            if operation.get("security") != []:
                 statuses.add("401")
-            if path and "{" in path:
+            if "{" in path:
                 statuses.add("404")
             if method in ("post", "put", "patch"):
                 statuses |= {"400", "413", "415"}
-            if method in ("post", "put", "patch", "delete") and path and "/api/crm/" in path:
+            if any(parameter.get("in") == "query" for parameter in operation.get("parameters", [])):
+                statuses.add("400")
+            if method in ("post", "put", "patch", "delete") and path.startswith("/api/crm/"):
                 statuses.add("409")
-            responses = operation.setdefault("responses", {})
             for status in sorted(statuses):
-                responses.setdefault(status, {"$ref": f"#/components/responses/Problem{status}"})
+                # Every error is problem+json, whatever flask-smorest documented by default.
+                responses[status] = {"$ref": f"#/components/responses/Problem{status}"}
 
 
 def schema_name(schema: Any) -> str:

@@ -9,9 +9,10 @@ from marshmallow import Schema, fields, validate
 
 from crm_core.ports import ReadModel, Resource, Row
 from crm_core.tenancy import Role
-from crm_http.auth import bearer_token, current_actor
+from crm_http.auth import bearer_token, current_actor, public
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint
+from crm_http.fields import StrictBoolean
 from crm_http.listing import Flag, ListArgs
 from crm_http.problems import problem
 from crm_http.schemas import Body, RowSchema
@@ -33,7 +34,7 @@ class UserChange(Body):
 
     full_name = fields.String(validate=validate.Length(max=255))
     role = fields.String(validate=validate.OneOf(ROLES))
-    is_active = fields.Boolean()
+    is_active = StrictBoolean()
     password = fields.String(load_only=True, validate=validate.Length(min=8, max=128))
 
 
@@ -58,7 +59,7 @@ class BranchBody(Body):
     RESET = {"address": "", "is_active": True}
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
     address = fields.String(validate=validate.Length(max=1000))
-    is_active = fields.Boolean()
+    is_active = StrictBoolean()
 
 
 class BranchArgs(ListArgs):
@@ -135,6 +136,8 @@ def auth_blueprint(container: Container) -> Blueprint:
     @blp.arguments(Credentials)
     @blp.response(200, TokenAnswer)
     @blp.alt_response(401, description="Wrong email or password.")
+    @blp.doc(security=[])
+    @public
     def obtain_token(body: dict[str, Any]) -> dict[str, str] | Response:
         """A new API token for an email and password (no bearer token needed)."""
         token = access().log_in(body["email"], body["password"])
@@ -154,6 +157,8 @@ def auth_blueprint(container: Container) -> Blueprint:
     @blp.route("/health/", methods=["GET"])
     @blp.response(200, Health)
     @blp.alt_response(503, description="The database does not answer.")
+    @blp.doc(security=[])
+    @public
     def health() -> Response:
         """Liveness and database reachability (no bearer token needed)."""
         if container.database_check()():

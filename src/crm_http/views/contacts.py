@@ -13,7 +13,7 @@ from crm_core.values import ContactId
 from crm_http.auth import current_actor
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint
-from crm_http.fields import Reference
+from crm_http.fields import Reference, StrictBoolean
 from crm_http.listing import Flag, envelope, list_query
 from crm_http.schemas import Body, CreatedRange, RowSchema
 from crm_http.smorest import Blueprint
@@ -71,8 +71,8 @@ class ContactBody(Body):
     notes = fields.String(validate=validate.Length(max=10_000))
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=100)))
     source = fields.String(validate=TEXT)
-    is_active = fields.Boolean()
-    is_client = fields.Boolean()
+    is_active = StrictBoolean()
+    is_client = StrictBoolean()
     branch_id = Reference("branch", allow_none=True)
     owner_id = Reference("owner", allow_none=True)
 

@@ -14,10 +14,12 @@ from crm_core.values import DEFAULT_STAGE_COLOR, FunnelId
 from crm_http.auth import current_actor
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint
-from crm_http.fields import ColorField, MoneyField, Reference
+from crm_http.fields import ColorField, MoneyField, Reference, StrictBoolean
 from crm_http.listing import Flag, ListArgs
 from crm_http.schemas import Body, RowSchema
 from crm_http.smorest import Blueprint
+
+MAX_ORDER = 2**31 - 1  # the database column is a 32-bit integer
 
 
 class StageRow(RowSchema):
@@ -40,16 +42,16 @@ class FunnelRow(RowSchema):
 
 class StageFields(Body):
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    order = fields.Integer(strict=True, validate=validate.Range(min=0))
+    order = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_ORDER))
     color = ColorField()
-    is_final = fields.Boolean()
-    is_success = fields.Boolean()
+    is_final = StrictBoolean()
+    is_success = StrictBoolean()
 
 
 class FunnelBody(Body):
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
     description = fields.String()
-    is_active = fields.Boolean()
+    is_active = StrictBoolean()
     stages = fields.List(
         fields.Nested(StageFields),
         metadata={"description": "Stages to create; without this key, the six default stages."},
@@ -64,7 +66,7 @@ class FunnelChange(Body):
     RESET = {"description": "", "is_active": True}
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
     description = fields.String()
-    is_active = fields.Boolean()
+    is_active = StrictBoolean()
     stages = fields.Raw(validate=_no_stages, metadata={"description": "Not allowed here."})
 
 

@@ -94,3 +94,37 @@ def test_request_logs_carry_no_token(
     assert caplog.records, "the request was not logged"
     assert all(token not in record.getMessage() for record in caplog.records)
     assert any('"status": 200' in record.getMessage() for record in caplog.records)
+
+
+def test_a_page_beyond_any_possible_list_is_404_not_an_overflow(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    response = client.get("/api/crm/deals/?page=32589158477190044730&page_size=1025", headers=auth)
+
+    assert response.status_code == 404
+    assert response.mimetype == PROBLEM
+
+
+def test_a_stage_order_beyond_the_column_is_a_400_on_that_stage(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    stages = [{"name": "Новый", "order": 37341705319368928486196298492781002752}]
+
+    response = client.post(
+        "/api/crm/funnels/", json={"name": "Воронка", "stages": stages}, headers=auth
+    )
+
+    assert response.status_code == 400
+    assert "stages.0.order" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", "yes", None])
+def test_a_boolean_in_a_body_must_be_json_true_or_false(
+    client: FlaskClient, auth: dict[str, str], value: object
+) -> None:
+    response = client.post(
+        "/api/crm/branches/", json={"name": "Филиал", "is_active": value}, headers=auth
+    )
+
+    assert response.status_code == 400
+    assert "is_active" in response.get_json()["errors"]
