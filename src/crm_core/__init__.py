@@ -20,6 +20,7 @@ from crm_core.messaging import ChatType, Message, MessageStatus, MessageType, Me
 from crm_core.services.activities import ActivityUseCases
 from crm_core.services.contacts import ContactUseCases
 from crm_core.services.funnels import FunnelUseCases
+from crm_core.services.messaging import MessagingUseCases
 from crm_core.services.pipeline import DealUseCases, LeadUseCases
 from crm_core.services.tenancy import AccessUseCases
 from crm_core.tenancy import Actor, ApiToken, Branch, Company, Role, User
@@ -54,6 +55,7 @@ __all__ = [
     "MessageStatus",
     "MessageType",
     "MessagingAccount",
+    "MessagingUseCases",
     "Money",
     "NotFound",
     "PermissionDenied",

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from crm_core.values import MessageId
 
 
 class DomainError(Exception):
@@ -54,6 +58,49 @@ class ProviderFailed(DomainError):
 
 class ProviderTimedOut(ProviderFailed):
     """The messaging provider did not answer in time."""
+
+
+class ProviderRefused(ProviderFailed):
+    """The provider answered with a refusal (a 4xx): its code and description, kept on the
+    message as its error."""
+
+    def __init__(
+        self, code: str, description: str = "", status: int | None = None, detail: str = ""
+    ) -> None:
+        words = f"The provider refused: {code}" + (f" ({description})" if description else "")
+        super().__init__(detail or words)
+        self.code = code
+        self.description = description
+        self.status = status
+
+
+class ProviderRejectedKey(ProviderRefused):
+    """The provider does not accept the account's API key (HTTP 401)."""
+
+    def __init__(self, description: str = "The API key was rejected.") -> None:
+        super().__init__(
+            "UNAUTHORIZED", description, 401, detail="The provider rejected the API key (401)."
+        )
+
+
+class MessageNotSent(ProviderFailed):
+    """A send failed; the message is stored as `failed` and `message_id` names it."""
+
+    def __init__(self, message_id: MessageId, cause: ProviderFailed) -> None:
+        super().__init__(cause.detail)
+        self.message_id = message_id
+        self.cause = cause
+
+    @classmethod
+    def of(cls, message_id: MessageId, cause: ProviderFailed) -> MessageNotSent:
+        """The error for `cause`; a timeout stays recognisable as one (a 504, not a 502)."""
+        if isinstance(cause, ProviderTimedOut):
+            return MessageSendTimedOut(message_id, cause)
+        return cls(message_id, cause)
+
+
+class MessageSendTimedOut(MessageNotSent, ProviderTimedOut):
+    """A send that timed out: not retried (the provider may have taken it), kept failed."""
 
 
 class FieldErrors:

@@ -15,6 +15,7 @@ from crm_core.errors import (
     Conflict,
     InvalidValue,
     ProviderFailed,
+    ProviderRefused,
     ProviderTimedOut,
     ValidationFailed,
 )
@@ -240,29 +241,6 @@ def check_outgoing(
 # --- what the provider gateway raises, and what a send raises -------------------------------
 
 
-class ProviderRefused(ProviderFailed):
-    """The provider answered with a refusal (a 4xx): its code and description, kept on the
-    message as its error."""
-
-    def __init__(
-        self, code: str, description: str = "", status: int | None = None, detail: str = ""
-    ) -> None:
-        words = f"The provider refused: {code}" + (f" ({description})" if description else "")
-        super().__init__(detail or words)
-        self.code = code
-        self.description = description
-        self.status = status
-
-
-class ProviderRejectedKey(ProviderRefused):
-    """The provider does not accept the account's API key (HTTP 401)."""
-
-    def __init__(self, description: str = "The API key was rejected.") -> None:
-        super().__init__(
-            "UNAUTHORIZED", description, 401, detail="The provider rejected the API key (401)."
-        )
-
-
 TIMEOUT_CODE = "TIMEOUT"
 PROVIDER_FAILED_CODE = "PROVIDER_FAILED"
 
@@ -274,26 +252,6 @@ def failure_of(error: ProviderFailed) -> tuple[str, str]:
     if isinstance(error, ProviderTimedOut):
         return TIMEOUT_CODE, error.detail
     return PROVIDER_FAILED_CODE, error.detail
-
-
-class MessageNotSent(ProviderFailed):
-    """A send failed; the message is stored as `failed` and `message_id` names it."""
-
-    def __init__(self, message_id: MessageId, cause: ProviderFailed) -> None:
-        super().__init__(cause.detail)
-        self.message_id = message_id
-        self.cause = cause
-
-    @classmethod
-    def of(cls, message_id: MessageId, cause: ProviderFailed) -> MessageNotSent:
-        """The error for `cause`; a timeout stays recognisable as one (a 504, not a 502)."""
-        if isinstance(cause, ProviderTimedOut):
-            return MessageSendTimedOut(message_id, cause)
-        return cls(message_id, cause)
-
-
-class MessageSendTimedOut(MessageNotSent, ProviderTimedOut):
-    """A send that timed out: not retried (the provider may have taken it), kept failed."""
 
 
 # --- whom an outgoing message goes to --------------------------------------------------------

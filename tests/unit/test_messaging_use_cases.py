@@ -25,13 +25,13 @@ from crm_core import (
     Role,
     ValidationFailed,
 )
-from crm_core.inbox import ChannelItem, DeliveryError, IncomingItem, StatusItem
-from crm_core.messaging import (
+from crm_core.errors import (
     MessageNotSent,
     MessageSendTimedOut,
     ProviderRefused,
     ProviderRejectedKey,
 )
+from crm_core.inbox import ChannelItem, DeliveryError, IncomingItem, StatusItem
 from crm_core.ports import OutgoingMessage
 from crm_core.services.messaging import MessagingUseCases
 from crm_core.values import AccountId, ContactId, FunnelId, MessageId, new_id

@@ -14,8 +14,11 @@ from crm_core.activity import Activity, ActivityType, Links
 from crm_core.contact import Contact
 from crm_core.errors import (
     DomainError,
+    MessageNotSent,
     NotFound,
     ProviderFailed,
+    ProviderRefused,
+    ProviderRejectedKey,
     ProviderTimedOut,
     ValidationFailed,
 )
@@ -32,12 +35,9 @@ from crm_core.messaging import (
     TIMEOUT_CODE,
     ChatType,
     Message,
-    MessageNotSent,
     MessageStatus,
     MessageType,
     MessagingAccount,
-    ProviderRefused,
-    ProviderRejectedKey,
     Recipient,
     api_key_hint,
     check_outgoing,
