@@ -102,6 +102,8 @@ def _install_request_hooks(app: Flask, container: Container) -> None:
         has_body = request.method in ("POST", "PUT", "PATCH") and request.content_length
         if has_body and not request.is_json:
             raise UnsupportedMediaType("The body must be JSON (Content-Type: application/json).")
+        if request.routing_exception is not None:
+            return  # a 308 to the slashed path, a 404 or a 405: answered before any auth
         if request.path.startswith(DOCUMENTATION) or is_public(
             app.view_functions.get(request.endpoint or "")
         ):

@@ -70,8 +70,13 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         token = container.access().issue_token(DEMO_ADMIN)
         print("The database is not empty: a new token for the demo admin.", file=sys.stderr)
     else:
-        print("The database is not empty and has no demo admin: nothing to do.", file=sys.stderr)
-        return 1
+        # Someone's own data: leave it alone, and let `make run` go on to serve it.
+        print(
+            "The database holds data and no demo company: no demo loaded. "
+            "Make a token with `crm create-token --email ...`.",
+            file=sys.stderr,
+        )
+        return 0
     base = f"http://{args.host}:{args.port}"
     print(f'curl -H "Authorization: Bearer {token}" {base}/api/crm/funnels/')
     print(token)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import ValidationError, fields
@@ -81,3 +83,48 @@ class StrictBoolean(fields.Boolean):
         if not isinstance(value, bool):
             raise ValidationError("Must be true or false.")
         return value
+
+
+def _unstorable(text: str) -> str | None:
+    if "\x00" in text:
+        return "Must not contain NUL characters."
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Must be valid Unicode (no lone surrogates)."
+    return None
+
+
+def storable_text(data: Any) -> Any:
+    """Refuses text that no database stores (NUL, lone surrogates), naming each field by its
+    dotted path; everything else passes through untouched."""
+    errors: dict[str, list[str]] = {}
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, str):
+            problem = _unstorable(value)
+            if problem:
+                errors[path or "non_field_errors"] = [problem]
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(key, path or "non_field_errors")
+                walk(item, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{path}.{index}" if path else str(index))
+
+    walk(data, "")
+    if errors:
+        raise ValidationError(errors)
+    return data
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """A timestamp with an offset, kept in UTC; one UTC cannot hold (year 0 or 10000) is a 400."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("Out of the range of dates.") from None

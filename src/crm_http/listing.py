@@ -7,10 +7,11 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from flask import request
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates
 from werkzeug.exceptions import NotFound
 
 from crm_core.ports import ListQuery, Page
+from crm_http.fields import storable_text
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
@@ -36,15 +37,23 @@ class ListArgs(Schema):
     SEARCHABLE: ClassVar[bool] = True
 
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    page_size = fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1))
+    page_size = fields.Integer(
+        load_default=DEFAULT_PAGE_SIZE,
+        validate=validate.Range(min=1),
+        metadata={"description": f"at most {MAX_PAGE_SIZE}: larger values are clamped"},
+    )
     ordering = fields.String(
         metadata={"description": "field or -field, several separated by commas"}
     )
     search = fields.String(metadata={"description": "case-insensitive substring"})
 
+    @pre_load
+    def _storable(self, data: Any, **_: Any) -> Any:
+        return storable_text(data)
+
     @validates("ordering")
     def _known_ordering(self, value: str, **_: Any) -> None:
-        for part in value.split(","):
+        for part in filter(str.strip, value.split(",")):
             name = part.strip().removeprefix("-")
             if name not in self.ORDERING:
                 allowed = ", ".join(self.ORDERING)

@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from crm_core.errors import (
     Conflict,
     DomainError,
+    InvalidValue,
     NotFound,
     PermissionDenied,
     ProviderFailed,
@@ -94,6 +95,9 @@ def validation_problem(errors: Mapping[str, list[str]]) -> Response:
 def from_domain_error(error: DomainError) -> Response:
     if isinstance(error, ValidationFailed):
         return validation_problem(error.errors)
+    if isinstance(error, InvalidValue):
+        # A value refused where no field was named: still a 400 with `errors`.
+        return validation_problem({"non_field_errors": [error.detail]})
     for cls, status, title in DOMAIN_STATUS:
         if isinstance(error, cls):
             return problem(status, title, error.detail, **getattr(error, "extra", {}))

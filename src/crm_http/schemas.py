@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from marshmallow import EXCLUDE, Schema, fields
+from marshmallow import EXCLUDE, Schema, fields, pre_load
 
+from crm_http.fields import storable_text
 from crm_http.listing import ListArgs
 
 
@@ -21,6 +22,10 @@ class Body(Schema):
         unknown = EXCLUDE
 
     RESET: ClassVar[dict[str, Any]] = {}
+
+    @pre_load
+    def _storable(self, data: Any, **_: Any) -> Any:
+        return storable_text(data)
 
     @classmethod
     def replacement(cls, body: dict[str, Any]) -> dict[str, Any]:

@@ -3,21 +3,32 @@ every operation documents the problem answers it can give."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import flask_smorest
 from apispec import APISpec, BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin, resolver
-from flask import Response
+from flask import Request, Response
 from marshmallow import Schema, fields
 from webargs.flaskparser import FlaskParser
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from crm_http.problems import PROBLEM_TYPE, from_http_exception
 
 
 class Parser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
+
+    def _raw_load_json(self, req: Request) -> Any:
+        """Bodies the JSON parser itself gives up on (nesting too deep for its recursion,
+        integers longer than Python converts) are bad requests, not server errors."""
+        try:
+            return super()._raw_load_json(req)
+        except (RecursionError, ValueError) as error:
+            if isinstance(error, json.JSONDecodeError):
+                raise
+            raise BadRequest("The body is not valid JSON.") from None
 
 
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from crm_core.errors import Conflict, InvalidValue, ValidationFailed
+from crm_core.errors import Conflict, FieldErrors, InvalidValue, ValidationFailed
 from crm_core.ports import Clock, PasswordHasher
 from crm_core.services.base import UnitOfWorkFactory, UseCases
 from crm_core.tenancy import Actor, ApiToken, Branch, Company, Role, User, hash_token
@@ -25,6 +26,7 @@ class AccessUseCases(UseCases):
         super().__init__(uow, clock)
         self.hasher = hasher
         self.default_region = default_region
+        self._decoy: str | None = None
 
     def create_user(
         self,
@@ -65,7 +67,10 @@ class AccessUseCases(UseCases):
     def add_user(self, actor: Actor, fields: Mapping[str, Any]) -> UserId:
         """An admin adds a user to their own company."""
         actor.require_admin("manage users")
-        address = normalize_email(str(fields["email"]))
+        errors = FieldErrors()
+        with errors.field("email"):
+            address = normalize_email(str(fields["email"]))
+        errors.raise_if_any()
         with self.uow() as uow:
             if uow.users.by_email(address) is not None:
                 raise ValidationFailed.on("email", "A user with this email already exists.")
@@ -102,6 +107,11 @@ class AccessUseCases(UseCases):
             uow.users.save(user)
             uow.commit()
 
+    def _decoy_hash(self) -> str:
+        if self._decoy is None:
+            self._decoy = self.hasher.hash(secrets.token_urlsafe(16))
+        return self._decoy
+
     def issue_token(self, email: str) -> str:
         with self.uow() as uow:
             user = uow.users.by_email(normalize_email(email))
@@ -121,6 +131,8 @@ class AccessUseCases(UseCases):
         with self.uow() as uow:
             user = uow.users.by_email(address)
             if user is None or not user.is_active or not user.password_hash:
+                # Unknown addresses cost a hash check too, so timing does not tell them apart.
+                self.hasher.verify(self._decoy_hash(), password)
                 return None
             if not self.hasher.verify(user.password_hash, password):
                 return None

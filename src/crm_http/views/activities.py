@@ -10,7 +10,7 @@ from crm_core.activity import ActivityType
 from crm_core.ports import Resource
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint
-from crm_http.fields import Reference, StrictBoolean
+from crm_http.fields import Reference, StrictBoolean, UtcDateTime
 from crm_http.listing import Flag, ListArgs
 from crm_http.schemas import Body, RowSchema
 from crm_http.smorest import Blueprint
@@ -57,7 +57,7 @@ class ActivityBody(Body):
     activity_type = fields.String(required=True, validate=validate.OneOf(TYPES))
     title = fields.String(required=True, validate=validate.Length(min=1, max=255))
     description = fields.String()
-    activity_date = fields.AwareDateTime(default_timezone=None)
+    activity_date = UtcDateTime()
     due_date = fields.Date(allow_none=True)
     is_done = StrictBoolean()
 

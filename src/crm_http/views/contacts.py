@@ -19,6 +19,7 @@ from crm_http.schemas import Body, CreatedRange, RowSchema
 from crm_http.smorest import Blueprint
 
 TEXT = validate.Length(max=255)
+SHORT = validate.Length(max=64)  # handles and sources: the columns hold 64
 
 
 class ContactRow(RowSchema):
@@ -61,30 +62,37 @@ class ContactBody(Body):
     middle_name = fields.String(validate=TEXT)
     phone = fields.String(allow_none=True, validate=TEXT)
     phone_secondary = fields.String(allow_none=True, validate=TEXT)
-    email = fields.String(allow_none=True, validate=TEXT)
+    email = fields.String(allow_none=True, validate=validate.Length(max=254))
     whatsapp = fields.String(allow_none=True, validate=TEXT)
-    instagram = fields.String(allow_none=True, validate=TEXT)
-    telegram = fields.String(validate=TEXT)
+    instagram = fields.String(allow_none=True, validate=SHORT)
+    telegram = fields.String(validate=SHORT)
     company_name = fields.String(validate=TEXT)
     position = fields.String(validate=TEXT)
     address = fields.String(validate=validate.Length(max=1000))
     notes = fields.String(validate=validate.Length(max=10_000))
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=100)))
-    source = fields.String(validate=TEXT)
+    source = fields.String(validate=SHORT)
     is_active = StrictBoolean()
     is_client = StrictBoolean()
     branch_id = Reference("branch", allow_none=True)
     owner_id = Reference("owner", allow_none=True)
 
 
-def _digits(value: str) -> None:
-    if not re.search(r"\d", value):
-        raise ValidationError("Must contain digits.")
+class Digits(fields.String):
+    """A phone filter in any form (`+7 999-123`): its digits are what is searched."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        digits = re.sub(r"\D", "", super()._deserialize(value, attr, data, **kwargs))
+        if not digits:
+            raise ValidationError("Must contain digits.")
+        return digits
 
 
 class ContactArgs(CreatedRange):
     ORDERING = ("created_at", "first_name", "last_name")
-    phone = fields.String(validate=_digits, metadata={"description": "digits substring"})
+    phone = Digits(
+        metadata={"description": "digits substring over phone, phone_secondary, whatsapp"}
+    )
     email = fields.String()
     first_name = fields.String()
     last_name = fields.String()

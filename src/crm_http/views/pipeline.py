@@ -76,7 +76,7 @@ class LeadBody(PipelineBody):
         "source": "",
     }
     estimated_value = MoneyField()
-    source = fields.String(validate=validate.Length(max=255))
+    source = fields.String(validate=validate.Length(max=64))
 
 
 class DealChange(PipelineBody):

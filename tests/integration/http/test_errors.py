@@ -128,3 +128,98 @@ def test_a_boolean_in_a_body_must_be_json_true_or_false(
 
     assert response.status_code == 400
     assert "is_active" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"name": "a\\u0000b"}', "name"),
+        ('{"name": "a\\ud800"}', "name"),
+        ('{"name": "ok", "stages": [{"name": "x\\u0000"}]}', "stages.0.name"),
+    ],
+)
+def test_text_no_database_can_store_is_a_400_naming_the_field(
+    client: FlaskClient, auth: dict[str, str], body: str, field: str
+) -> None:
+    response = client.post(
+        "/api/crm/funnels/", data=body, content_type="application/json", headers=auth
+    )
+
+    assert response.status_code == 400
+    assert field in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize(
+    "body", ['{"a":' * 100_000 + "1" + "}" * 100_000, '{"name": ' + "9" * 5000 + "}"]
+)
+def test_json_the_parser_gives_up_on_is_a_400(
+    client: FlaskClient, auth: dict[str, str], body: str
+) -> None:
+    response = client.post(
+        "/api/crm/funnels/", data=body, content_type="application/json", headers=auth
+    )
+
+    assert response.status_code == 400
+    assert response.mimetype == PROBLEM
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"])
+def test_a_timestamp_utc_cannot_hold_is_a_400(
+    client: FlaskClient, auth: dict[str, str], moment: str
+) -> None:
+    contact = client.post(
+        "/api/crm/contacts/", json={"first_name": "Иван", "email": "i@example.com"}, headers=auth
+    ).get_json()
+
+    response = client.post(
+        "/api/crm/activities/",
+        json={
+            "activity_type": "call",
+            "title": "Звонок",
+            "contact": contact["id"],
+            "activity_date": moment,
+        },
+        headers=auth,
+    )
+
+    assert response.status_code == 400
+    assert "activity_date" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize(("method", "path"), [("get", "/api/health"), ("post", "/api/auth/token")])
+def test_public_paths_without_the_slash_redirect_rather_than_ask_for_a_token(
+    client: FlaskClient, method: str, path: str
+) -> None:
+    response = getattr(client, method)(path)
+
+    assert response.status_code == 308
+    assert response.headers["Location"].endswith(path + "/")
+
+
+def test_the_phone_filter_searches_the_digits_of_whatever_form_it_is_given(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    client.post(
+        "/api/crm/contacts/",
+        json={"first_name": "Иван", "phone": "8 999 123-45-67", "whatsapp": "+7 916 111-22-33"},
+        headers=auth,
+    )
+
+    def count(phone: str) -> int:
+        listing = client.get("/api/crm/contacts/", query_string={"phone": phone}, headers=auth)
+        return int(listing.get_json()["count"])
+
+    assert count("+7 999 123") == 1
+    assert count("999-123") == 1
+    assert count("4567 7916") == 0  # digits of two numbers do not join across them
+
+
+def test_a_bad_email_for_a_new_user_is_a_field_error(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    response = client.post(
+        "/api/crm/users/", json={"email": "not-an-email", "password": "password1"}, headers=auth
+    )
+
+    assert response.status_code == 400
+    assert "email" in response.get_json()["errors"]
