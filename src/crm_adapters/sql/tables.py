@@ -437,6 +437,8 @@ messages = Table(
     Index(None, "company_id", "lead_id"),
     Index(None, "company_id", "chat_id"),
     Index(None, "company_id", "status"),
+    # Whom a chat belongs to: the latest message of the account's chat (contact_in_chat).
+    Index(None, "account_id", "chat_id", "timestamp"),
 )
 
 # The messaging inbox: every webhook delivery is stored before it is processed.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
-from sqlalchemy import Engine, exists, or_, select, union_all
+from sqlalchemy import Engine, delete, exists, insert, or_, select, union_all
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -21,12 +23,29 @@ from crm_core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from crm_core.funnel import Funnel
 from crm_core.lead import Lead, LeadStatus
 from crm_core.messaging import ChatType, Message, MessagingAccount
+from crm_core.ports import (
+    AccountRepository,
+    ActivityRepository,
+    BranchRepository,
+    CompanyRepository,
+    ContactRepository,
+    DealRepository,
+    FunnelRepository,
+    IdempotencyKeyRepository,
+    LeadRepository,
+    MessageRepository,
+    Occupancy,
+    TokenRepository,
+    UserRepository,
+)
+from crm_core.services.messaging import IDEMPOTENCY_WINDOW
 from crm_core.tenancy import ApiToken, Branch, Company, User
 from crm_core.values import (
     AccountId,
     CompanyId,
     ContactId,
     FunnelId,
+    MessageId,
     PhoneNumber,
     StageId,
     UserId,
@@ -145,6 +164,11 @@ class SqlLeads(_Repository[Lead]):
         )
 
 
+class SqlAccounts(_Repository[MessagingAccount]):
+    def find(self, account_id: AccountId) -> MessagingAccount | None:
+        return self.session.get(MessagingAccount, account_id)
+
+
 class SqlMessages(_Repository[Message]):
     def by_provider_id(
         self, company_id: CompanyId, account_id: AccountId, provider_message_id: str
@@ -157,6 +181,86 @@ class SqlMessages(_Repository[Message]):
                 m.c.provider_message_id == provider_message_id,
             )
         )
+
+    def contact_in_chat(
+        self, company_id: CompanyId, account_id: AccountId, chat_id: str
+    ) -> ContactId | None:
+        m = tables.messages
+        found: ContactId | None = self.session.scalar(
+            select(m.c.contact_id)
+            .where(
+                m.c.company_id == company_id,
+                m.c.account_id == account_id,
+                m.c.chat_id == chat_id,
+                m.c.contact_id.is_not(None),
+            )
+            .order_by(m.c.timestamp.desc(), m.c.created_at.desc(), m.c.id.desc())
+            .limit(1)
+        )
+        return found
+
+    def unread_from(self, company_id: CompanyId, contact_id: ContactId) -> list[Message]:
+        m = tables.messages
+        return list(
+            self.session.scalars(
+                select(Message)
+                .where(
+                    m.c.company_id == company_id,
+                    m.c.contact_id == contact_id,
+                    m.c.is_incoming,
+                    ~m.c.is_read,
+                )
+                .order_by(m.c.timestamp, m.c.id)
+            )
+        )
+
+    def delete(self, message: Message) -> None:
+        # Flushed at once: a flush issues UPDATEs before DELETEs, so a row that takes this
+        # one's provider id later in the unit of work would clash with it otherwise.
+        self.session.delete(message)
+        with translated_errors(self.session):
+            self.session.flush()
+
+
+class SqlIdempotencyKeys:
+    """The keys of `send_message` calls, as rows of `idempotency_keys` (no aggregate)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def message_for(self, company_id: CompanyId, key: str, since: datetime) -> MessageId | None:
+        k = tables.idempotency_keys
+        response = self.session.scalar(
+            select(k.c.response).where(
+                k.c.company_id == company_id, k.c.key == key, k.c.created_at >= since
+            )
+        )
+        if response is None:
+            return None
+        return MessageId(uuid.UUID(response["message_id"]))
+
+    def remember(
+        self, company_id: CompanyId, key: str, message_id: MessageId, now: datetime
+    ) -> None:
+        # Only an expired record gives way: a live one, committed by a concurrent repeat after
+        # this call looked, makes the insert fail (a Conflict) rather than being replaced.
+        k = tables.idempotency_keys
+        with translated_errors(self.session):
+            self.session.execute(
+                delete(k).where(
+                    k.c.company_id == company_id,
+                    k.c.key == key,
+                    k.c.created_at < now - IDEMPOTENCY_WINDOW,
+                )
+            )
+            self.session.execute(
+                insert(k).values(
+                    company_id=company_id,
+                    key=key,
+                    response={"message_id": str(message_id)},
+                    created_at=now,
+                )
+            )
 
 
 class SqlOccupancy:
@@ -209,6 +313,11 @@ _CONSTRAINT_ERRORS: tuple[tuple[str, str, Callable[[], DomainError]], ...] = (
         "users.email",
         lambda: Conflict("A user with this email already exists."),
     ),
+    (
+        "pk_idempotency_keys",
+        "idempotency_keys.company_id, idempotency_keys.key",
+        lambda: Conflict("A request with this idempotency key was made meanwhile."),
+    ),
 )
 
 
@@ -250,6 +359,21 @@ class SqlUnitOfWork:
     """One session, one transaction: rolled back on leaving the block unless committed."""
 
     session: Session
+    # Typed as the ports (Protocol members are invariant): mypy checks every repository
+    # against its port where it is assigned, and the class against UnitOfWork.
+    companies: CompanyRepository
+    users: UserRepository
+    tokens: TokenRepository
+    branches: BranchRepository
+    funnels: FunnelRepository
+    contacts: ContactRepository
+    leads: LeadRepository
+    deals: DealRepository
+    activities: ActivityRepository
+    accounts: AccountRepository
+    messages: MessageRepository
+    idempotency_keys: IdempotencyKeyRepository
+    occupancy: Occupancy
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
@@ -265,8 +389,9 @@ class SqlUnitOfWork:
         self.leads = SqlLeads(session, Lead, tables.leads, "Lead")
         self.deals = _Repository(session, Deal, tables.deals, "Deal")
         self.activities = _Repository(session, Activity, tables.activities, "Activity")
-        self.accounts = _Repository(session, MessagingAccount, tables.messaging_accounts, "Account")
+        self.accounts = SqlAccounts(session, MessagingAccount, tables.messaging_accounts, "Account")
         self.messages = SqlMessages(session, Message, tables.messages, "Message")
+        self.idempotency_keys = SqlIdempotencyKeys(session)
         self.occupancy = SqlOccupancy(session)
         return self
 
