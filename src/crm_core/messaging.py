@@ -6,7 +6,7 @@ import enum
 import hmac
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import attrs
 
@@ -29,6 +29,9 @@ from crm_core.values import (
     PhoneNumber,
     new_id,
 )
+
+# How long a send remembers its Idempotency-Key: a repeat within it sends nothing.
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
 class ChatType(enum.StrEnum):

@@ -29,7 +29,14 @@ def create_database_engine(url: str | None = None, **options: Any) -> Engine:
             parsed = parsed.set(drivername="postgresql+psycopg")
         # Aware UTC comes back whatever the server's default zone is.
         connect_args = {"options": "-c timezone=UTC", **options.pop("connect_args", {})}
-        return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **options)
+        # hide_parameters: a failing statement's log line must not carry contacts' data or hashes.
+        return create_engine(
+            parsed,
+            pool_pre_ping=True,
+            hide_parameters=True,
+            connect_args=connect_args,
+            **options,
+        )
     raise ValueError(f"unsupported database: {parsed.drivername}")
 
 
@@ -47,7 +54,7 @@ def _sqlite_engine(url: Any, options: dict[str, Any]) -> Engine:
         "check_same_thread": False,
         **options.pop("connect_args", {}),
     }
-    engine = create_engine(url, connect_args=connect_args, **options)
+    engine = create_engine(url, hide_parameters=True, connect_args=connect_args, **options)
 
     @event.listens_for(engine, "connect")
     def _configure(connection: sqlite3.Connection, _record: Any) -> None:

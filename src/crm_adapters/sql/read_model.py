@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -37,6 +36,8 @@ from crm_adapters.sql.types import (
     ProbabilityType,
     StrEnumType,
     folded_contains,
+    from_day,
+    through_day,
 )
 from crm_core.activity import ActivityType
 from crm_core.contact import Contact
@@ -103,15 +104,11 @@ def digits_filter(column: Column) -> Filter:
     return lambda value: column.contains(str(value), autoescape=True)
 
 
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, UTC)
-
-
 def day_range(name: str, column: Column) -> dict[str, Filter]:
     """`name_after` / `name_before` over a timestamp: whole UTC days, both inclusive."""
     return {
-        f"{name}_after": lambda day: column >= _start_of(day),
-        f"{name}_before": lambda day: column < _start_of(day + timedelta(days=1)),
+        f"{name}_after": lambda day: from_day(column, day),
+        f"{name}_before": lambda day: through_day(column, day),
     }
 
 
@@ -346,6 +343,7 @@ LIST_SPECS: dict[Resource, ListSpec] = {
             "source": t.leads.c.source,
             "status": t.leads.c.status,
             "deal": t.leads.c.deal_id,
+            "lost_reason": t.leads.c.lost_reason,
             "stage_changed_at": t.leads.c.stage_changed_at,
             "closed_at": t.leads.c.closed_at,
             **_audit(t.leads),
@@ -455,6 +453,7 @@ LIST_SPECS: dict[Resource, ListSpec] = {
             "role": t.users.c.role,
             "is_active": t.users.c.is_active,
             "created_at": t.users.c.created_at,
+            "updated_at": t.users.c.updated_at,
         },
         filters={"is_active": equals(t.users.c.is_active), "role": equals(t.users.c.role)},
         search=(t.users.c.email, t.users.c.full_name),

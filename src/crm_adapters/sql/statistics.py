@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -23,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm_adapters.sql import tables as t
-from crm_adapters.sql.types import days_between
+from crm_adapters.sql.types import days_between, from_day, through_day
 from crm_core.errors import NotFound
 from crm_core.lead import LeadStatus
 from crm_core.ports import StatisticsFilter
@@ -58,16 +57,12 @@ def _period(table: Table, period: StatisticsFilter) -> list[Any]:
     """The subject's own filters: created in the period (whole UTC days), of the owner."""
     conditions = []
     if period.created_after is not None:
-        conditions.append(table.c.created_at >= _day(period.created_after))
+        conditions.append(from_day(table.c.created_at, period.created_after))
     if period.created_before is not None:
-        conditions.append(table.c.created_at < _day(period.created_before + timedelta(days=1)))
+        conditions.append(through_day(table.c.created_at, period.created_before))
     if period.owner_id is not None:
         conditions.append(table.c.owner_id == period.owner_id)
     return conditions
-
-
-def _day(day: date) -> datetime:
-    return datetime.combine(day, time.min, UTC)
 
 
 def funnel_statistics(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, Numeric, String
+from sqlalchemy import DateTime, Integer, Numeric, String, true
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -167,3 +167,15 @@ def _days_between_postgresql(element: days_between, compiler: SQLCompiler, **kw:
         f"(EXTRACT(EPOCH FROM ({compiler.process(end, **kw)} - {compiler.process(start, **kw)}))"
         " / 86400.0)"
     )
+
+
+def from_day(column: Any, day: date) -> ColumnElement[bool]:
+    """`column` on or after the start of `day` (UTC)."""
+    return column >= datetime.combine(day, time.min, UTC)  # type: ignore[no-any-return]
+
+
+def through_day(column: Any, day: date) -> ColumnElement[bool]:
+    """`column` on or before the end of `day` (UTC); the last representable day bounds nothing."""
+    if day == date.max:
+        return true()
+    return column < datetime.combine(day + timedelta(days=1), time.min, UTC)  # type: ignore[no-any-return]

@@ -9,7 +9,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
-from sqlalchemy import Engine, delete, exists, insert, or_, select, union_all
+from sqlalchemy import Engine, delete, exists, func, insert, or_, select, union_all
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -22,7 +22,7 @@ from crm_core.deal import Deal
 from crm_core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from crm_core.funnel import Funnel
 from crm_core.lead import Lead, LeadStatus
-from crm_core.messaging import ChatType, Message, MessagingAccount
+from crm_core.messaging import IDEMPOTENCY_WINDOW, ChatType, Message, MessagingAccount
 from crm_core.ports import (
     AccountRepository,
     ActivityRepository,
@@ -38,7 +38,6 @@ from crm_core.ports import (
     TokenRepository,
     UserRepository,
 )
-from crm_core.services.messaging import IDEMPOTENCY_WINDOW
 from crm_core.tenancy import ApiToken, Branch, Company, User
 from crm_core.values import (
     AccountId,
@@ -108,16 +107,39 @@ class SqlTokens(_Repository[ApiToken]):
 
 
 class SqlFunnels(_Repository[Funnel]):
+    """Funnels, with a reader/writer lock on PostgreSQL that keeps stage flags still.
+
+    A move reads its target stage's `is_final`/`is_success` from the funnel it loads, then
+    commits later; if a stage's flags changed in between, a deal could stand in a success
+    stage without being won. So loading a funnel holds a shared lock on it until the unit of
+    work ends, and changing or removing a stage (`with_stage`) takes it exclusively before
+    its occupancy check. Moves do not wait for each other. SQLite needs none of this: it
+    runs one writer at a time and refuses to commit a transaction that read stale data.
+    """
+
+    def get(self, company_id: Any, object_id: Any) -> Funnel:
+        self._lock(object_id, exclusive=False)
+        return super().get(company_id, object_id)
+
     def with_stage(self, company_id: CompanyId, stage_id: StageId) -> Funnel:
         funnels, stages = tables.funnels, tables.stages
-        found = self._first(
-            select(Funnel)
+        funnel_id = self.session.scalar(
+            select(funnels.c.id)
             .join(stages, stages.c.funnel_id == funnels.c.id)
             .where(funnels.c.company_id == company_id, stages.c.id == stage_id)
         )
-        if found is None:
+        if funnel_id is None:
             raise NotFound("Stage")
-        return found
+        self._lock(funnel_id, exclusive=True)
+        # Loaded after the lock, so the occupancy check that follows sees every committed move.
+        return super().get(company_id, funnel_id)
+
+    def _lock(self, funnel_id: Any, *, exclusive: bool) -> None:
+        if funnel_id is None or self.session.get_bind().dialect.name != "postgresql":
+            return
+        key = uuid.UUID(str(funnel_id)).int & 0x7FFF_FFFF_FFFF_FFFF  # a signed 64-bit key
+        lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+        self.session.execute(select(lock(key)))
 
 
 class SqlContacts(_Repository[Contact]):

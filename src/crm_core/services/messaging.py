@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -32,6 +32,7 @@ from crm_core.inbox import (
 )
 from crm_core.lead import Lead
 from crm_core.messaging import (
+    IDEMPOTENCY_WINDOW,
     TIMEOUT_CODE,
     ChatType,
     Message,
@@ -73,7 +74,6 @@ ACCOUNT_FIELDS = frozenset(
         "auto_create_leads",
     }
 )
-IDEMPOTENCY_WINDOW = timedelta(hours=24)
 WEBHOOK_SECRET_BYTES = 32
 ACTIVE = "active"
 

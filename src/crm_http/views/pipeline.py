@@ -46,6 +46,7 @@ class LeadRow(PipelineRow):
     source = fields.String()
     status = fields.String(metadata={"enum": [status.value for status in LeadStatus]})
     deal = fields.UUID(allow_none=True)
+    lost_reason = fields.String()
 
 
 class DealRow(PipelineRow):

@@ -223,3 +223,56 @@ def test_a_bad_email_for_a_new_user_is_a_field_error(
 
     assert response.status_code == 400
     assert "email" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/crm/leads/?created_at_before=9999-12-31",
+        "/api/crm/contacts/?created_at_before=9999-12-31&created_at_after=0001-01-01",
+        "/api/crm/deals/?created_at_before=9999-12-31",
+        "/api/crm/activities/?activity_date_before=9999-12-31",
+    ],
+)
+def test_the_last_representable_day_is_a_bound_like_any_other(
+    client: FlaskClient, auth: dict[str, str], path: str
+) -> None:
+    response = client.get(path, headers=auth)
+
+    assert response.status_code == 200
+    assert response.get_json()["count"] >= 0
+
+
+def test_statistics_up_to_the_last_representable_day(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    funnel = client.post("/api/crm/funnels/", json={"name": "Воронка"}, headers=auth).get_json()
+
+    response = client.get(
+        f"/api/crm/funnels/{funnel['id']}/statistics/?created_at_before=9999-12-31", headers=auth
+    )
+
+    assert response.status_code == 200
+    assert response.get_json()["leads_count"] == 0
+
+
+def test_users_carry_updated_at_and_a_lost_lead_its_reason(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    me = client.get("/api/crm/users/me/", headers=auth).get_json()
+    funnel = client.post("/api/crm/funnels/", json={"name": "Воронка"}, headers=auth).get_json()
+    contact = client.post(
+        "/api/crm/contacts/", json={"first_name": "Иван", "email": "i@example.com"}, headers=auth
+    ).get_json()
+    lead = client.post(
+        "/api/crm/leads/",
+        json={"title": "Сайт", "contact": contact["id"], "funnel": funnel["id"]},
+        headers=auth,
+    ).get_json()
+
+    lost = client.post(
+        f"/api/crm/leads/{lead['id']}/mark_lost/", json={"reason": "Дорого"}, headers=auth
+    ).get_json()
+
+    assert me["updated_at"]
+    assert (lost["status"], lost["lost_reason"]) == ("lost", "Дорого")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -12,7 +14,8 @@ import pytest
 from crm_adapters.sql.engine import create_database_engine
 from crm_adapters.sql.migrate import upgrade
 from crm_adapters.sql.unit_of_work import SqlUnitOfWork, unit_of_work_factory
-from crm_core import Conflict, DomainError
+from crm_core import Conflict, DealUseCases, DomainError
+from tests.fakes import FixedClock
 from tests.integration.conftest import POSTGRES_URL, fresh_postgres_database
 from tests.integration.sql.conftest import World, new_world
 
@@ -116,3 +119,52 @@ def test_twenty_hands_on_one_deal_keep_it_sound(world: World) -> None:
             True
         ]
         assert deal.history[-1].to_stage_id == deal.stage_id
+
+
+class SlowClock(FixedClock):
+    """Stands still for a while when asked the time: a move asks it after loading the funnel
+    and before committing, which opens the window the stage-flag race needs."""
+
+    def __init__(self, pause: float) -> None:
+        super().__init__()
+        self.pause = pause
+
+    def now(self) -> datetime:
+        time.sleep(self.pause)
+        return super().now()
+
+
+def test_a_stage_cannot_become_final_while_a_deal_is_moving_into_it(world: World) -> None:
+    funnel_id = world.funnels.create_funnel(world.admin, "Флаги")
+    stages = world.stages(funnel_id)
+    target = stages[3]  # «Переговоры»: open now, about to be made a success stage
+    deal_id = world.deals.create_deal(
+        world.admin, {"contact_id": world.contact(), "funnel_id": funnel_id, "title": "Сделка"}
+    )
+    slow_deals = DealUseCases(world.uow, SlowClock(pause=1.0))
+    outcomes: dict[str, BaseException | None] = {}
+
+    def move() -> None:
+        try:
+            slow_deals.move_deal(world.admin, deal_id, target)
+            outcomes["move"] = None
+        except BaseException as error:
+            outcomes["move"] = error
+
+    mover = threading.Thread(target=move)
+    mover.start()
+    time.sleep(0.3)  # the move has loaded the funnel and is waiting on its clock
+    try:
+        world.funnels.update_stage(world.admin, target, {"is_final": True, "is_success": True})
+        outcomes["flags"] = None
+    except Conflict as error:
+        outcomes["flags"] = error
+    mover.join()
+
+    assert outcomes["move"] is None
+    assert isinstance(outcomes["flags"], Conflict)  # the stage was occupied by then
+    with world.uow() as unit:
+        deal = unit.deals.get(world.company_id, deal_id)
+        stage = unit.funnels.get(world.company_id, funnel_id).stage(target)
+    assert deal.stage_id == target
+    assert (stage.is_final, stage.is_success, deal.is_won) == (False, False, False)
