@@ -1,4 +1,4 @@
-"""`crm serve` answers requests concurrently: one stuck request does not hold up the next
+"""`crm serve` answers requests concurrently: stuck requests do not hold up the next one
 (contract section 6: a request waiting on Wazzup must not block the webhook Wazzup calls)."""
 
 from __future__ import annotations
@@ -12,17 +12,23 @@ import httpx
 
 from tests.integration.http_contract.conftest import fresh_database, serving
 
+STALLED = 4  # more than the server's worker processes: threads must be doing the waiting
+HALF_A_REQUEST = (
+    b"POST /api/auth/token/ HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+)
 
-def test_a_request_stalled_mid_body_does_not_block_another(tmp_path: Path) -> None:
+
+def test_requests_stalled_mid_body_do_not_block_another(tmp_path: Path) -> None:
     with fresh_database("sqlite", tmp_path) as url, serving(url, tmp_path) as server:
         address = urlsplit(server.base_url)
-        stalled = socket.create_connection((address.hostname, address.port))
+        stalled = [
+            socket.create_connection((address.hostname, address.port)) for _ in range(STALLED)
+        ]
         try:
-            # Headers promise a body that never finishes arriving: a worker is now waiting.
-            stalled.sendall(
-                b"POST /api/auth/token/ HTTP/1.1\r\nHost: x\r\n"
-                b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"email": '
-            )
+            for connection in stalled:
+                # Headers promise a body that never finishes arriving: a worker now waits.
+                connection.sendall(HALF_A_REQUEST)
             time.sleep(0.5)
             started = time.monotonic()
 
