@@ -210,7 +210,7 @@ ROW_KEYS = {
     "middle_name full_name phone phone_secondary email whatsapp instagram telegram company_name "
     "position address notes tags source is_active is_client created_at updated_at",
     Resource.LEADS: "id company contact contact_name funnel funnel_name stage stage_name owner "
-    "owner_name title description estimated_value probability source status deal "
+    "owner_name title description estimated_value probability source status deal lost_reason "
     "stage_changed_at closed_at created_at updated_at",
     Resource.DEALS: "id company lead lead_title contact contact_name funnel funnel_name stage "
     "stage_name owner owner_name title description amount probability is_won is_lost "
@@ -218,7 +218,7 @@ ROW_KEYS = {
     Resource.ACTIVITIES: "id company user user_name contact contact_name lead lead_title deal "
     "deal_title activity_type activity_type_display title description activity_date due_date "
     "is_done created_at updated_at",
-    Resource.USERS: "id email full_name role is_active created_at",
+    Resource.USERS: "id email full_name role is_active created_at updated_at",
     Resource.BRANCHES: "id company name address is_active created_at updated_at",
     Resource.ACCOUNTS: "id company company_name name api_key_hint api_url instance_id "
     "integration_type integration_type_display is_active is_connected channel_state last_sync "
