@@ -93,7 +93,8 @@ class ProblemAnswers(BasePlugin):
             statuses = {status for status in responses if status.isdigit() and int(status) >= 400}
             if operation.get("security") != []:
                 statuses.add("401")
-            if "{" in path:
+            parameters = {parameter.get("name") for parameter in operation.get("parameters", [])}
+            if "{" in path or "page" in parameters:  # an unknown object, or a page past the end
                 statuses.add("404")
             if method in ("post", "put", "patch"):
                 statuses |= {"400", "413", "415"}

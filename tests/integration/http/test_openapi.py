@@ -57,3 +57,9 @@ def test_the_docs_page_is_served(client: FlaskClient) -> None:
 
     assert response.status_code == 200
     assert b"swagger" in response.data.lower()
+
+
+def test_lists_document_the_404_of_a_page_past_the_end(client: FlaskClient) -> None:
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+
+    assert "404" in paths["/api/crm/leads/"]["get"]["responses"]
