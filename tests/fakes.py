@@ -106,6 +106,9 @@ class FakeTokens(FakeRepository[ApiToken]):
         found = self._find(lambda token: token.token_hash == token_hash)
         return found[0] if found else None
 
+    def of_user(self, user_id: Any) -> list[ApiToken]:
+        return self._find(lambda token: token.user_id == user_id and token.is_active)
+
 
 class FakeFunnels(FakeRepository[Any]):
     def with_stage(self, company_id: Any, stage_id: Any) -> Any:

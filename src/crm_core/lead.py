@@ -143,6 +143,15 @@ class Lead(StageTracked):
         self.updated_at = now
         return previous
 
+    def check_named_by_deal(self, contact_id: ContactId, funnel_id: FunnelId) -> None:
+        """A deal created naming this lead must agree with it, and the lead must be open."""
+        if self.contact_id != contact_id:
+            raise ValidationFailed.on("lead", "This lead belongs to another contact.")
+        if self.funnel_id != funnel_id:
+            raise ValidationFailed.on("lead", "This lead is in another funnel.")
+        if not self.is_open:
+            raise ValidationFailed.on("lead", f"This lead is {self.status}, not open.")
+
     def convert_to_deal(
         self,
         now: datetime,

@@ -78,6 +78,10 @@ class UserRepository(Protocol):
 class TokenRepository(Protocol):
     def by_hash(self, token_hash: str) -> ApiToken | None: ...
 
+    def of_user(self, user_id: UserId) -> list[ApiToken]:
+        """The user's tokens that are not revoked."""
+        ...
+
     def save(self, token: ApiToken) -> None: ...
 
 

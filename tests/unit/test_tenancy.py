@@ -144,3 +144,21 @@ def test_given_errors_on_several_fields_then_they_are_named_together() -> None:
         "stages.0.order": ["Taken."],
     }
     assert refused.value.detail == "amount: Must not be negative.; stages.0.order: Taken."
+
+
+def test_given_a_user_with_tokens_when_an_admin_sets_a_new_password_then_every_token_ends(
+    crm: Crm,
+) -> None:
+    admin = crm.company("Ромашка")
+    user_id, first = crm.access.create_user("Ромашка", "anna@example.com", "old-password")
+    second = crm.access.log_in("anna@example.com", "old-password")
+    assert second is not None
+
+    crm.access.update_user(admin, user_id, {"password": "new-password"})
+
+    assert crm.access.authenticate(first) is None
+    assert crm.access.authenticate(second) is None
+    assert crm.access.log_in("anna@example.com", "old-password") is None
+    fresh = crm.access.log_in("anna@example.com", "new-password")
+    assert fresh is not None and crm.access.authenticate(fresh) is not None
+    assert crm.access.issue_token("anna@example.com")  # the account itself goes on

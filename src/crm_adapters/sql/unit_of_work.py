@@ -105,6 +105,14 @@ class SqlTokens(_Repository[ApiToken]):
     def by_hash(self, token_hash: str) -> ApiToken | None:
         return self._first(select(ApiToken).where(tables.api_tokens.c.token_hash == token_hash))
 
+    def of_user(self, user_id: UserId) -> list[ApiToken]:
+        tokens = tables.api_tokens
+        return list(
+            self.session.scalars(
+                select(ApiToken).where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
+            )
+        )
+
 
 class SqlFunnels(_Repository[Funnel]):
     """Funnels, with a reader/writer lock on PostgreSQL that keeps stage flags still.

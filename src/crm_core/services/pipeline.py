@@ -241,12 +241,7 @@ class DealUseCases(UseCases):
         now: datetime,
         actor: Actor,
     ) -> Deal:
-        if lead.contact_id != contact_id:
-            raise ValidationFailed.on("lead", "This lead belongs to another contact.")
-        if lead.funnel_id != funnel.id:
-            raise ValidationFailed.on("lead", "This lead is in another funnel.")
-        if not lead.is_open:
-            raise ValidationFailed.on("lead", f"This lead is {lead.status}, not open.")
+        lead.check_named_by_deal(contact_id, funnel.id)
         return lead.convert_to_deal(
             now,
             funnel=funnel,

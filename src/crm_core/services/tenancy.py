@@ -104,6 +104,10 @@ class AccessUseCases(UseCases):
             )
             if fields.get("password"):
                 user.password_hash = self.hasher.hash(fields["password"])
+                # A new password signs the user out everywhere: every token they hold ends.
+                for token in uow.tokens.of_user(user.id):
+                    token.revoke(now)
+                    uow.tokens.save(token)
             uow.users.save(user)
             uow.commit()
 
