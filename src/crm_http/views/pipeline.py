@@ -13,7 +13,7 @@ from crm_core.ports import ReadModel, Resource, Row
 from crm_core.values import Money, Probability
 from crm_http.auth import current_actor
 from crm_http.container import Container
-from crm_http.crud import Crud, crud_blueprint
+from crm_http.crud import Crud, crud_blueprint, detail
 from crm_http.fields import MoneyField, ProbabilityField, Reference
 from crm_http.listing import Flag
 from crm_http.schemas import Body, CreatedRange, RowSchema
@@ -138,24 +138,19 @@ def leads_blueprint(container: Container) -> Blueprint:
     leads: Any = container.leads
     read_model: Any = container.read_model
 
-    blp = crud_blueprint(
-        Crud(
-            resource=Resource.LEADS,
-            name="Lead",
-            row=LeadRow,
-            body=LeadBody,
-            args=LeadArgs,
-            read_model=read_model,
-            create=lambda actor, body: leads().create_lead(actor, body),
-            update=lambda actor, lead_id, body: leads().update_lead(actor, lead_id, body),
-            delete=lambda actor, lead_id: leads().delete_lead(actor, lead_id),
-            description="Leads: open until converted to a deal or lost.",
-        )
+    crud = Crud(
+        resource=Resource.LEADS,
+        name="Lead",
+        row=LeadRow,
+        body=LeadBody,
+        args=LeadArgs,
+        read_model=read_model,
+        create=lambda actor, body: leads().create_lead(actor, body),
+        update=lambda actor, lead_id, body: leads().update_lead(actor, lead_id, body),
+        delete=lambda actor, lead_id: leads().delete_lead(actor, lead_id),
+        description="Leads: open until converted to a deal or lost.",
     )
-
-    def lead(lead_id: uuid.UUID) -> Row:
-        model: ReadModel = read_model()
-        return model.detail(Resource.LEADS, current_actor().company_id, lead_id)
+    blp = crud_blueprint(crud)
 
     @blp.route("/<uuid:object_id>/move_to_stage/", methods=["POST"])
     @blp.arguments(StageTarget)
@@ -163,7 +158,7 @@ def leads_blueprint(container: Container) -> Blueprint:
     def move_to_stage(body: dict[str, Any], object_id: uuid.UUID) -> Row:
         """Moves the lead to another stage of its funnel (writes a stage_change activity)."""
         leads().move_lead(current_actor(), object_id, body["stage_id"])
-        return lead(object_id)
+        return detail(crud, object_id)
 
     @blp.route("/<uuid:object_id>/convert_to_deal/", methods=["POST"])
     @blp.arguments(Conversion, required=False)
@@ -186,7 +181,7 @@ def leads_blueprint(container: Container) -> Blueprint:
     def mark_lost(body: dict[str, Any], object_id: uuid.UUID) -> Row:
         """Marks the lead lost, with an optional reason."""
         leads().mark_lead_lost(current_actor(), object_id, body.get("reason", ""))
-        return lead(object_id)
+        return detail(crud, object_id)
 
     return blp
 
@@ -195,25 +190,20 @@ def deals_blueprint(container: Container) -> Blueprint:
     deals: Any = container.deals
     read_model: Any = container.read_model
 
-    blp = crud_blueprint(
-        Crud(
-            resource=Resource.DEALS,
-            name="Deal",
-            row=DealRow,
-            body=DealBody,
-            update_body=DealChange,
-            args=DealArgs,
-            read_model=read_model,
-            create=lambda actor, body: deals().create_deal(actor, body),
-            update=lambda actor, deal_id, body: deals().update_deal(actor, deal_id, body),
-            delete=lambda actor, deal_id: deals().delete_deal(actor, deal_id),
-            description="Deals: won exactly in a success stage or when marked won.",
-        )
+    crud = Crud(
+        resource=Resource.DEALS,
+        name="Deal",
+        row=DealRow,
+        body=DealBody,
+        update_body=DealChange,
+        args=DealArgs,
+        read_model=read_model,
+        create=lambda actor, body: deals().create_deal(actor, body),
+        update=lambda actor, deal_id, body: deals().update_deal(actor, deal_id, body),
+        delete=lambda actor, deal_id: deals().delete_deal(actor, deal_id),
+        description="Deals: won exactly in a success stage or when marked won.",
     )
-
-    def deal(deal_id: uuid.UUID) -> Row:
-        model: ReadModel = read_model()
-        return model.detail(Resource.DEALS, current_actor().company_id, deal_id)
+    blp = crud_blueprint(crud)
 
     @blp.route("/<uuid:object_id>/move_to_stage/", methods=["POST"])
     @blp.arguments(StageTarget)
@@ -221,14 +211,14 @@ def deals_blueprint(container: Container) -> Blueprint:
     def move_to_stage(body: dict[str, Any], object_id: uuid.UUID) -> Row:
         """Moves the deal; a final stage wins or loses it. A closed deal must be reopened."""
         deals().move_deal(current_actor(), object_id, body["stage_id"])
-        return deal(object_id)
+        return detail(crud, object_id)
 
     @blp.route("/<uuid:object_id>/mark_won/", methods=["POST"])
     @blp.response(200, DealRow)
     def mark_won(object_id: uuid.UUID) -> Row:
         """Wins the deal and moves it to the funnel's success stage."""
         deals().mark_won(current_actor(), object_id)
-        return deal(object_id)
+        return detail(crud, object_id)
 
     @blp.route("/<uuid:object_id>/mark_lost/", methods=["POST"])
     @blp.arguments(LostReason, required=False)
@@ -236,7 +226,7 @@ def deals_blueprint(container: Container) -> Blueprint:
     def mark_lost(body: dict[str, Any], object_id: uuid.UUID) -> Row:
         """Loses the deal (optional reason) and moves it to the failure stage."""
         deals().mark_lost(current_actor(), object_id, body.get("reason", ""))
-        return deal(object_id)
+        return detail(crud, object_id)
 
     @blp.route("/<uuid:object_id>/reopen/", methods=["POST"])
     @blp.arguments(StageTarget)
@@ -244,6 +234,6 @@ def deals_blueprint(container: Container) -> Blueprint:
     def reopen(body: dict[str, Any], object_id: uuid.UUID) -> Row:
         """Brings a won or lost deal back into an open stage."""
         deals().reopen(current_actor(), object_id, body["stage_id"])
-        return deal(object_id)
+        return detail(crud, object_id)
 
     return blp
