@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 
 from crm_core.errors import DomainError
@@ -148,5 +149,7 @@ def _too_large(error: RequestEntityTooLarge) -> Response:
 def _install_error_handlers(app: Flask) -> None:
     app.register_error_handler(RequestEntityTooLarge, _too_large)
     app.register_error_handler(DomainError, problems.from_domain_error)
+    # Connection refused or lost (psycopg and SQLite both report these as operational).
+    app.register_error_handler(OperationalError, problems.database_unavailable)
     app.register_error_handler(HTTPException, problems.from_http_exception)
     app.register_error_handler(Exception, problems.server_error)

@@ -125,6 +125,17 @@ def from_http_exception(error: HTTPException) -> Response:
     return problem(status, HTTP_TITLES.get(status, error.name), detail, headers=headers)
 
 
+def database_unavailable(error: BaseException) -> Response:
+    """The database refused the connection or went away: a 503 the client may retry."""
+    log.warning("database unavailable (request %s): %s", getattr(g, "request_id", None), error)
+    return problem(
+        503,
+        "Service unavailable",
+        "The database does not answer; try again shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
 def server_error(error: BaseException) -> Response:
     """Logged in full with the request id; answered without any detail."""
     request_id = getattr(g, "request_id", None)
