@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 import attrs
 
@@ -37,6 +38,23 @@ class StageSpec:
     color: Color | str = DEFAULT_STAGE_COLOR  # text is checked with the other fields
     is_final: bool = False
     is_success: bool = False
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any], base: Stage | None = None) -> StageSpec:
+        """The fields given, the rest from `base` (a stage being changed) or the defaults."""
+        current = (
+            cls(name="")
+            if base is None
+            else cls(base.name, base.order, base.color, base.is_final, base.is_success)
+        )
+        return attrs.evolve(
+            current,
+            **{
+                field.name: fields[field.name]
+                for field in attrs.fields(cls)
+                if field.name in fields
+            },
+        )
 
 
 DEFAULT_STAGES: tuple[StageSpec, ...] = (

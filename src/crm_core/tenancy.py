@@ -38,10 +38,6 @@ class User:
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
-    @property
-    def display_name(self) -> str:
-        return self.full_name or self.email
-
     def change(
         self,
         by: Actor,

@@ -32,7 +32,6 @@ def _ensure_migrated(settings: Settings) -> None:
 def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     from crm_adapters.sql.migrate import upgrade
 
-    _prepare_sqlite_dir(settings.database_url)
     upgrade(settings.database_url)
     print("The database is up to date.", file=sys.stderr)
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -109,7 +109,3 @@ def page_schema(row: type[Schema], name: str) -> type[Schema]:
         },
         name=f"{name}Page",
     )
-
-
-def ordering_doc(names: Iterable[str]) -> str:
-    return "Ordering fields: " + ", ".join(names)

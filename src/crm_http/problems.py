@@ -43,7 +43,6 @@ HTTP_TITLES = {
     409: "Conflict",
     413: "Request body too large",
     415: "Unsupported media type",
-    422: "Validation failed",
     500: "Internal server error",
     503: "Service unavailable",
 }

@@ -46,7 +46,3 @@ class RowSchema(Schema):
 class CreatedRange(ListArgs):
     created_at_after = fields.Date(metadata={"description": "created on or after (YYYY-MM-DD)"})
     created_at_before = fields.Date(metadata={"description": "created on or before (YYYY-MM-DD)"})
-
-
-class ActionResult(Schema):
-    detail = fields.String()

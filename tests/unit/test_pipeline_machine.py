@@ -213,25 +213,42 @@ def make_pipeline_machine(
 
         @rule(lead_id=leads, funnel=picks, stage=maybe_picks)
         def patch_lead_funnel(self, lead_id: LeadId, funnel: int, stage: int | None) -> None:
+            self._transfer(
+                self._lead,
+                self.lead_uc.update_lead,
+                lambda lead: not lead.is_open,
+                lead_id,
+                funnel,
+                stage,
+            )
+
+        def _transfer(
+            self,
+            load: Callable[[Any], Any],
+            update: Callable[..., None],
+            closed: Callable[[Any], bool],
+            subject_id: Any,
+            funnel: int,
+            stage: int | None,
+        ) -> None:
             """PUT/PATCH with `funnel` (and maybe `stage`): a transfer, or a move within."""
-            before = self._lead(lead_id)
+            before = load(subject_id)
             funnel_id = self.funnel_ids[funnel % len(self.funnel_ids)]
             fields: dict[str, Any] = {"funnel_id": funnel_id}
             stage_id = None
             if stage is not None:
                 stage_funnel, stage_id = self._stage(stage)
                 fields["stage_id"] = stage_id
-            update = self.lead_uc.update_lead
             if funnel_id == before.funnel_id and stage_id in (None, before.stage_id):
-                update(self.actor, lead_id, fields)
-                assert len(self._lead(lead_id).history) == len(before.history)
+                update(self.actor, subject_id, fields)
+                assert len(load(subject_id).history) == len(before.history)
             elif stage_id is not None and stage_funnel.id != funnel_id:
-                self._refused(ValidationFailed, update, self.actor, lead_id, fields)
-            elif not before.is_open:
-                self._refused(Conflict, update, self.actor, lead_id, fields)
+                self._refused(ValidationFailed, update, self.actor, subject_id, fields)
+            elif closed(before):
+                self._refused(Conflict, update, self.actor, subject_id, fields)
             else:
-                update(self.actor, lead_id, fields)
-                after = self._lead(lead_id)
+                update(self.actor, subject_id, fields)
+                after = load(subject_id)
                 expected = stage_id or self._funnels()[funnel_id].ordered_stages[0].id
                 assert (after.funnel_id, after.stage_id) == (funnel_id, expected)
 
@@ -336,26 +353,14 @@ def make_pipeline_machine(
 
         @rule(deal_id=deals, funnel=picks, stage=maybe_picks)
         def patch_deal_funnel(self, deal_id: DealId, funnel: int, stage: int | None) -> None:
-            before = self._deal(deal_id)
-            funnel_id = self.funnel_ids[funnel % len(self.funnel_ids)]
-            fields: dict[str, Any] = {"funnel_id": funnel_id}
-            stage_id = None
-            if stage is not None:
-                stage_funnel, stage_id = self._stage(stage)
-                fields["stage_id"] = stage_id
-            update = self.deal_uc.update_deal
-            if funnel_id == before.funnel_id and stage_id in (None, before.stage_id):
-                update(self.actor, deal_id, fields)
-                assert len(self._deal(deal_id).history) == len(before.history)
-            elif stage_id is not None and stage_funnel.id != funnel_id:
-                self._refused(ValidationFailed, update, self.actor, deal_id, fields)
-            elif before.is_closed:
-                self._refused(Conflict, update, self.actor, deal_id, fields)
-            else:
-                update(self.actor, deal_id, fields)
-                after = self._deal(deal_id)
-                expected = stage_id or self._funnels()[funnel_id].ordered_stages[0].id
-                assert (after.funnel_id, after.stage_id) == (funnel_id, expected)
+            self._transfer(
+                self._deal,
+                self.deal_uc.update_deal,
+                lambda deal: deal.is_closed,
+                deal_id,
+                funnel,
+                stage,
+            )
 
         @rule(deal_id=deals)
         def win(self, deal_id: DealId) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from crm_core.funnel import Funnel, StageSpec
 from crm_core.services.base import UseCases, referenced
 from crm_core.tenancy import Actor
-from crm_core.values import DEFAULT_STAGE_COLOR, FunnelId, StageId
+from crm_core.values import FunnelId, StageId
 
 FUNNEL_FIELDS = ("name", "description", "is_active")
 
@@ -57,15 +57,7 @@ class FunnelUseCases(UseCases):
     ) -> StageId:
         with self.uow() as uow:
             funnel = referenced("funnel", lambda: uow.funnels.get(actor.company_id, funnel_id))
-            stage = funnel.add_stage(
-                StageSpec(
-                    name=changes["name"],
-                    order=changes.get("order"),
-                    color=changes.get("color", DEFAULT_STAGE_COLOR),
-                    is_final=changes.get("is_final", False),
-                    is_success=changes.get("is_success", False),
-                )
-            )
+            stage = funnel.add_stage(StageSpec.from_fields(changes))
             stage.created_at = stage.updated_at = self.clock.now()
             uow.funnels.save(funnel)
             uow.commit()
@@ -75,13 +67,7 @@ class FunnelUseCases(UseCases):
         with self.uow() as uow:
             funnel = uow.funnels.with_stage(actor.company_id, stage_id)
             stage = funnel.stage(stage_id)
-            spec = StageSpec(
-                name=changes.get("name", stage.name),
-                order=changes.get("order", stage.order),
-                color=changes.get("color", stage.color),
-                is_final=changes.get("is_final", stage.is_final),
-                is_success=changes.get("is_success", stage.is_success),
-            )
+            spec = StageSpec.from_fields(changes, stage)
             occupied = uow.occupancy.stage_is_occupied(actor.company_id, stage_id)
             funnel.change_stage(stage_id, spec, occupied).updated_at = self.clock.now()
             uow.funnels.save(funnel)

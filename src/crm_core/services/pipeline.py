@@ -82,7 +82,7 @@ def _stage_of(funnel: Funnel, stage_id: StageId) -> Stage:
 
 def _settle_contact(uow: UnitOfWork, deal: Deal) -> None:
     """Winning a deal makes its contact a client (the rule is the contact's)."""
-    if deal.is_won:
+    if deal.is_won:  # only a win can change the contact: spare the load otherwise
         contact = uow.contacts.get(deal.company_id, deal.contact_id)
         if contact.note_deal_outcome(deal):
             uow.contacts.save(contact)

@@ -111,11 +111,6 @@ class TimelineArgs(Schema):
     page_size = fields.Integer(load_default=50, validate=validate.Range(min=1))
 
 
-class TimelineItem(Schema):
-    kind = fields.String(metadata={"enum": ["activity", "message"]})
-    id = fields.UUID()
-
-
 class TimelinePage(Schema):
     count = fields.Integer()
     next = fields.String(allow_none=True)

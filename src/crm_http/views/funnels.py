@@ -138,16 +138,6 @@ class FunnelStatistics(Schema):
     stages_statistics = fields.List(fields.Nested(StageStatistics))
 
 
-def _stage_spec(body: dict[str, Any]) -> StageSpec:
-    return StageSpec(
-        name=body["name"],
-        order=body.get("order"),
-        color=body.get("color", DEFAULT_STAGE_COLOR),
-        is_final=body.get("is_final", False),
-        is_success=body.get("is_success", False),
-    )
-
-
 def funnels_blueprint(container: Container) -> Blueprint:
     use_cases: Any = container.funnels
     read_model: Any = container.read_model
@@ -160,7 +150,7 @@ def funnels_blueprint(container: Container) -> Blueprint:
             body["name"],
             description=body.get("description", ""),
             is_active=body.get("is_active", True),
-            stages=None if stages is None else [_stage_spec(stage) for stage in stages],
+            stages=None if stages is None else [StageSpec.from_fields(stage) for stage in stages],
         )
 
     blp = crud_blueprint(
