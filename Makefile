@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
+# `make run PORT=8001` (or HOST=0.0.0.0) serves elsewhere.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: install run test lint unit integration bench clean
 
@@ -18,8 +21,8 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: install
 	$(BIN)/crm db upgrade
-	$(BIN)/crm demo
-	$(BIN)/crm serve --host 127.0.0.1 --port 8000
+	$(BIN)/crm demo --host $(HOST) --port $(PORT)
+	$(BIN)/crm serve --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from sqlalchemy import event
 
 from bench.generate import DEALS, LEADS, MEASURED_FUNNEL_LEADS, generate
 from crm_adapters.sql.engine import create_database_engine
@@ -33,6 +34,21 @@ def _median_ms(action: Callable[[], Any], runs: int, warmup: int = 3) -> float:
         action()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
+
+
+def _statements(engine: Any, action: Callable[[], Any]) -> int:
+    """How many SQL statements one call of `action` sends."""
+    sent = []
+
+    def count(*_: Any) -> None:
+        sent.append(1)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(sent)
 
 
 def main() -> int:
@@ -72,6 +88,11 @@ def main() -> int:
                 runs=51,
             ),
         }
+        statements = {
+            "funnel_statistics": _statements(
+                engine, lambda: read_model.funnel_statistics(company, funnel, StatisticsFilter())
+            )
+        }
         engine.dispose()
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as admin:
@@ -82,7 +103,8 @@ def main() -> int:
     )
     for label, median in figures.items():
         verdict = "ok" if median < AIMS_MS[label] else "over the aim"
-        print(f"  {label}: {median:.1f} ms (aim < {AIMS_MS[label]:.0f} ms: {verdict})")
+        sent = f", {statements[label]} SQL statements" if label in statements else ""
+        print(f"  {label}: {median:.1f} ms (aim < {AIMS_MS[label]:.0f} ms: {verdict}){sent}")
     return 0
 
 

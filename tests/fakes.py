@@ -4,6 +4,7 @@ forgets to `save` what it changed fails its test, as it would lose the change in
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -205,6 +206,37 @@ class FakeIdempotencyKeys(FakeRepository[_KeyRecord]):
         self.save(_KeyRecord((company_id, key), message_id, now))
 
 
+@attrs.define
+class _FailedLogin:
+    id: Any
+    email: str
+    address: str
+    at: datetime
+
+
+class FakeFailedLogins(FakeRepository[_FailedLogin]):
+    def _times(
+        self, matches: Callable[[_FailedLogin], bool], since: datetime, newest: int
+    ) -> list[datetime]:
+        found = [row.at for row in self._current().values() if matches(row) and row.at > since]
+        return sorted(found, reverse=True)[:newest]
+
+    def times_for_email(self, email: str, since: datetime, newest: int) -> list[datetime]:
+        return self._times(lambda row: row.email == email, since, newest)
+
+    def times_from_address(self, address: str, since: datetime, newest: int) -> list[datetime]:
+        return self._times(lambda row: row.address == address, since, newest)
+
+    def add(self, email: str, address: str, at: datetime, forget_before: datetime) -> None:
+        for row in self._find(lambda row: row.at < forget_before):
+            self.delete(row)
+        self.save(_FailedLogin(uuid.uuid4(), email, address, at))
+
+    def clear_email(self, email: str) -> None:
+        for row in self._find(lambda row: row.email == email):
+            self.delete(row)
+
+
 class FakeOccupancy:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
@@ -217,6 +249,9 @@ class FakeOccupancy:
 
     def stage_is_occupied(self, company_id: Any, stage_id: Any) -> bool:
         return any(item.stage_id == stage_id for item in self._standing())
+
+    def contact_is_occupied(self, company_id: Any, contact_id: Any) -> bool:
+        return any(item.contact_id == contact_id for item in self._standing())
 
 
 class FakeDatabase:
@@ -254,6 +289,7 @@ class FakeUnitOfWork:
         self.accounts = make(FakeAccounts, "accounts", "Account")
         self.messages = make(FakeMessages, "messages", "Message")
         self.idempotency_keys = make(FakeIdempotencyKeys, "idempotency_keys", "Key")
+        self.failed_logins = make(FakeFailedLogins, "failed_logins", "Failed login")
         self.occupancy = FakeOccupancy(self)
 
     def _repository(self, cls: type[Any], table: str, kind: str) -> Any:

@@ -7,14 +7,17 @@ from datetime import date, datetime
 
 import attrs
 
-from crm_core.errors import ValidationFailed, checked_details
+from crm_core.commands import UNSET, Maybe
+from crm_core.errors import FieldErrors, InvalidValue, ValidationFailed
 from crm_core.values import (
+    TITLE_LENGTH,
     ActivityId,
     CompanyId,
     ContactId,
     DealId,
     LeadId,
     UserId,
+    bounded_text,
     new_id,
     required_text,
 )
@@ -121,6 +124,10 @@ class Activity:
             raise ValidationFailed.on(
                 "activity_type", "Stage changes are recorded by the system, not by hand."
             )
+        try:  # what a person writes is bounded; the system's titles quote names and reasons
+            required_text(title, TITLE_LENGTH)
+        except InvalidValue as error:
+            raise ValidationFailed.on("title", error.detail) from None
         return cls._new(
             company_id,
             activity_type,
@@ -188,17 +195,36 @@ class Activity:
         self.lead_id, self.deal_id = links.lead_id, links.deal_id
         self.updated_at = now
 
-    def change_details(self, now: datetime, **details: object) -> None:
-        """Title, description, date and the task fields; nothing changes when one is refused."""
-        allowed = {"title", "description", "activity_date", "due_date", "is_done"}
-        unknown = set(details) - allowed
-        if unknown:
-            raise ValueError(f"not a plain activity field: {sorted(unknown)}")
-        values = checked_details(details, {"title": required_text})
-        if values.get("activity_date", self.activity_date) is None:
-            values["activity_date"] = self.activity_date
-        for name, value in values.items():
-            setattr(self, name, value)
+    def change_details(
+        self,
+        now: datetime,
+        *,
+        title: Maybe[str] = UNSET,
+        description: Maybe[str] = UNSET,
+        activity_date: Maybe[datetime | None] = UNSET,
+        due_date: Maybe[date | None] = UNSET,
+        is_done: Maybe[bool] = UNSET,
+    ) -> None:
+        """Title, description, date and the task fields; nothing changes when one is refused.
+
+        A date set to None keeps the current one (an activity always has a date).
+        """
+        errors = FieldErrors()
+        with errors.field("title"):
+            title = title if title is UNSET else required_text(title, TITLE_LENGTH)
+        with errors.field("description"):
+            description = description if description is UNSET else bounded_text(description)
+        errors.raise_if_any()
+        if title is not UNSET:
+            self.title = title
+        if description is not UNSET:
+            self.description = description
+        if activity_date is not UNSET and activity_date is not None:
+            self.activity_date = activity_date
+        if due_date is not UNSET:
+            self.due_date = due_date
+        if is_done is not UNSET:
+            self.is_done = is_done
         self.updated_at = now
 
     def change_type(self, activity_type: ActivityType) -> None:

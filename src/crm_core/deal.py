@@ -6,10 +6,12 @@ from datetime import date, datetime
 
 import attrs
 
-from crm_core.errors import Conflict, ValidationFailed, checked_details
+from crm_core.commands import UNSET, Maybe
+from crm_core.errors import Conflict, FieldErrors, InvalidValue, ValidationFailed
 from crm_core.funnel import Funnel, Stage
 from crm_core.history import StageTracked, StageTransition, Subject
 from crm_core.values import (
+    REASON_LENGTH,
     CompanyId,
     ContactId,
     DealId,
@@ -21,11 +23,12 @@ from crm_core.values import (
     UserId,
     as_money,
     as_probability,
+    bounded_text,
     new_id,
     required_text,
 )
 
-MAX_LOST_REASON = 1000
+MAX_LOST_REASON = REASON_LENGTH
 
 
 @attrs.define(slots=False, eq=False)
@@ -66,7 +69,12 @@ class Deal(StageTracked):
         stage_id: StageId | None = None,
         stage_field: str = "stage",
         actor: UserId | None = None,
-        **details: object,
+        lead_id: LeadId | None = None,
+        owner_id: Maybe[UserId | None] = UNSET,
+        description: Maybe[str] = UNSET,
+        amount: Maybe[Money | str | int] = UNSET,
+        probability: Maybe[Probability | int] = UNSET,
+        expected_close_date: Maybe[date | None] = UNSET,
     ) -> Deal:
         """A new deal; one created straight into a final stage is born won or lost."""
         stage = funnel.entry_stage(stage_id, stage_field)
@@ -76,73 +84,85 @@ class Deal(StageTracked):
             funnel_id=funnel.id,
             stage_id=stage.id,
             stage_changed_at=now,
-            title=title,
+            title="",
+            lead_id=lead_id,
             owner_id=actor,
             created_at=now,
             updated_at=now,
         )
-        deal.change_details(title=title, **details)
+        deal.change_details(
+            now,
+            title=title,
+            owner_id=owner_id,
+            description=description,
+            amount=amount,
+            probability=probability,
+            expected_close_date=expected_close_date,
+        )
         deal._enter_first_stage(stage, now, actor)
-        deal._settle_by_stage(stage, now)
+        deal._settle_in(stage, now)
         return deal
 
-    def change_details(self, **details: object) -> None:
-        """Plain fields that no rule guards; nothing changes when one is refused."""
-        allowed = {
-            "title",
-            "description",
-            "amount",
-            "probability",
-            "expected_close_date",
-            "owner_id",
-            "lead_id",
-        }
-        unknown = set(details) - allowed
-        if unknown:
-            raise ValueError(f"not a plain deal field: {sorted(unknown)}")
-        values = checked_details(
-            details, {"title": required_text, "amount": as_money, "probability": as_probability}
-        )
-        for name, value in values.items():
-            setattr(self, name, value)
+    def change_details(
+        self,
+        now: datetime,
+        *,
+        title: Maybe[str] = UNSET,
+        owner_id: Maybe[UserId | None] = UNSET,
+        description: Maybe[str] = UNSET,
+        amount: Maybe[Money | str | int] = UNSET,
+        probability: Maybe[Probability | int] = UNSET,
+        expected_close_date: Maybe[date | None] = UNSET,
+    ) -> None:
+        """The fields no stage rule guards; every value is checked before anything changes."""
+        errors = FieldErrors()
+        with errors.field("title"):
+            title = title if title is UNSET else required_text(title)
+        with errors.field("description"):
+            description = description if description is UNSET else bounded_text(description)
+        with errors.field("amount"):
+            amount = amount if amount is UNSET else as_money(amount)
+        with errors.field("probability"):
+            probability = probability if probability is UNSET else as_probability(probability)
+        errors.raise_if_any()
+        if title is not UNSET:
+            self.title = title
+        if owner_id is not UNSET:
+            self.owner_id = owner_id
+        if description is not UNSET:
+            self.description = description
+        if amount is not UNSET:
+            self.amount = amount
+        if probability is not UNSET:
+            self.probability = probability
+        if expected_close_date is not UNSET:
+            self.expected_close_date = expected_close_date
+        self.updated_at = now
+
+    def change_contact(self, contact_id: ContactId, now: datetime) -> None:
+        """Another person for the deal; while it has a lead, its contact is the lead's."""
+        if contact_id == self.contact_id:
+            return
+        if self.lead_id is not None:
+            raise ValidationFailed.on(
+                "contact", "A deal made from a lead keeps the lead's contact."
+            )
+        self.contact_id = contact_id
+        self.updated_at = now
 
     @property
     def is_closed(self) -> bool:
         return self.is_won or self.is_lost
 
-    def move_to(self, stage: Stage, now: datetime, actor: UserId | None = None) -> StageId | None:
-        """Moves the deal; a final stage wins or loses it. Returns the stage left, or None."""
-        if stage.funnel_id != self.funnel_id:
-            raise ValidationFailed.on("stage_id", "This stage belongs to another funnel.")
-        self._ensure_open()
-        if stage.id == self.stage_id:
-            return None
-        previous = self._change_stage(stage, now, actor)
-        self._settle_by_stage(stage, now)
-        self.updated_at = now
-        return previous
+    # --- what a move means for a deal (the movement itself is StageTracked's) ---------------
 
-    def transfer_to(
-        self, funnel: Funnel, stage_id: StageId | None, now: datetime, actor: UserId | None = None
-    ) -> StageId | None:
-        """Moves the deal into another funnel (its first stage unless one is named).
-
-        Within its own funnel this is `move_to` (no stage named: nothing changes); into a
-        final stage it wins or loses the deal. Returns the stage left, or None.
-        """
-        if funnel.id == self.funnel_id:
-            return self.move_to(funnel.entry_stage(stage_id), now, actor) if stage_id else None
-        stage = funnel.entry_stage(stage_id)
-        self._ensure_open()
-        previous = self._change_stage(stage, now, actor)
-        self.funnel_id = funnel.id
-        self._settle_by_stage(stage, now)
-        self.updated_at = now
-        return previous
-
-    def _ensure_open(self) -> None:
+    def _ensure_movable(self) -> None:
         if self.is_closed:
             raise Conflict("A closed deal cannot be moved: reopen it first.")
+
+    def _settle_in(self, stage: Stage, now: datetime) -> None:
+        if stage.is_final:
+            self._close(now, won=stage.is_success)
 
     def mark_won(self, funnel: Funnel, now: datetime, actor: UserId | None = None) -> bool:
         """Wins the deal and moves it to the success stage; False when it was already won."""
@@ -160,10 +180,10 @@ class Deal(StageTracked):
         self, funnel: Funnel, reason: str, now: datetime, actor: UserId | None = None
     ) -> bool:
         """Loses the deal and moves it to the failure stage; False when it was already lost."""
-        if len(reason) > MAX_LOST_REASON:
-            raise ValidationFailed.on(
-                "reason", f"Ensure this field has no more than {MAX_LOST_REASON} characters."
-            )
+        try:
+            reason = bounded_text(reason, REASON_LENGTH)
+        except InvalidValue as error:
+            raise ValidationFailed.on("reason", error.detail) from None
         if self.is_won:
             raise Conflict("A won deal cannot be marked lost: reopen it first.")
         if self.is_lost:
@@ -188,10 +208,6 @@ class Deal(StageTracked):
         self.lost_reason = ""
         self.closed_at = None
         self.updated_at = now
-
-    def _settle_by_stage(self, stage: Stage, now: datetime) -> None:
-        if stage.is_final:
-            self._close(now, won=stage.is_success)
 
     def _close(self, now: datetime, *, won: bool, reason: str = "") -> None:
         self.is_won, self.is_lost = won, not won

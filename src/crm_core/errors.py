@@ -52,6 +52,19 @@ class PermissionDenied(DomainError):
     """The caller is known but their role does not allow the action."""
 
 
+class TooManyAttempts(DomainError):
+    """Too many failed attempts (password guessing): refused unexamined for `retry_after`
+    seconds, until the oldest counted failure leaves the window."""
+
+    def __init__(
+        self,
+        retry_after: int,
+        detail: str = "Too many failed sign-in attempts; try again later.",
+    ) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class ProviderFailed(DomainError):
     """The messaging provider refused or could not be reached."""
 

@@ -8,8 +8,19 @@ from typing import Any
 
 import attrs
 
+from crm_core.commands import UNSET, Maybe
 from crm_core.errors import Conflict, FieldErrors, NotFound, ValidationFailed
-from crm_core.values import DEFAULT_STAGE_COLOR, Color, CompanyId, FunnelId, StageId, new_id
+from crm_core.values import (
+    DEFAULT_STAGE_COLOR,
+    NAME_LENGTH,
+    Color,
+    CompanyId,
+    FunnelId,
+    StageId,
+    bounded_text,
+    new_id,
+    required_text,
+)
 
 
 @attrs.define(slots=False, eq=False)
@@ -71,9 +82,12 @@ def _color(value: Color | str) -> Color:
     return value if isinstance(value, Color) else Color(value)
 
 
+MAX_STAGES = 100
+
+
 def _check_stage_rules(errors: FieldErrors, prefix: str, spec: StageSpec) -> None:
-    if not isinstance(spec.name, str) or not spec.name.strip():
-        errors.add(f"{prefix}name", "This field may not be blank.")
+    with errors.field(f"{prefix}name"):
+        required_text(spec.name, NAME_LENGTH)
     with errors.field(f"{prefix}color"):
         _color(spec.color)
     if spec.order is not None and spec.order < 0:
@@ -83,10 +97,8 @@ def _check_stage_rules(errors: FieldErrors, prefix: str, spec: StageSpec) -> Non
 
 
 def _check_name(errors: FieldErrors, name: object) -> None:
-    if not isinstance(name, str) or not name.strip():
-        errors.add("name", "This field may not be blank.")
-    elif len(name) > 255:
-        errors.add("name", "Ensure this field has no more than 255 characters.")
+    with errors.field("name"):
+        required_text(name, NAME_LENGTH)
 
 
 @attrs.define(slots=False, eq=False)
@@ -107,14 +119,26 @@ class Funnel:
         name: str,
         stages: Iterable[StageSpec] | None = None,
         *,
+        now: datetime | None = None,
         description: str = "",
         is_active: bool = True,
     ) -> Funnel:
         """A funnel with the given stages; `None` means the six default stages."""
-        funnel = cls(company_id=company_id, name=name, description=description, is_active=is_active)
+        funnel = cls(
+            company_id=company_id,
+            name=name,
+            description=description,
+            is_active=is_active,
+            created_at=now,
+            updated_at=now,
+        )
         specs = DEFAULT_STAGES if stages is None else tuple(stages)
         errors = FieldErrors()
         _check_name(errors, name)
+        with errors.field("description"):
+            bounded_text(description)
+        if len(specs) > MAX_STAGES:
+            errors.add("stages", f"A funnel has at most {MAX_STAGES} stages.")
         orders: set[int] = set()
         for index, spec in enumerate(specs):
             _check_stage_rules(errors, f"stages.{index}.", spec)
@@ -123,28 +147,38 @@ class Funnel:
                 errors.add(f"stages.{index}.order", "A stage with this order already exists.")
             orders.add(order)
             if not errors.errors:
-                funnel.stages.append(funnel._stage_from(spec, order))
+                funnel.stages.append(funnel._stage_from(spec, order, now))
         errors.raise_if_any()
         return funnel
 
-    def change_details(self, now: datetime, **details: object) -> None:
+    def change_details(
+        self,
+        now: datetime,
+        *,
+        name: Maybe[str] = UNSET,
+        description: Maybe[str] = UNSET,
+        is_active: Maybe[bool] = UNSET,
+    ) -> None:
         """Name, description and is_active; stages change only through their own methods."""
-        unknown = set(details) - {"name", "description", "is_active"}
-        if unknown:
-            raise ValueError(f"not a plain funnel field: {sorted(unknown)}")
         errors = FieldErrors()
-        if "name" in details:
-            _check_name(errors, details["name"])
+        if name is not UNSET:
+            _check_name(errors, name)
+        with errors.field("description"):
+            description = description if description is UNSET else bounded_text(description)
         errors.raise_if_any()
-        for name, value in details.items():
-            setattr(self, name, value)
+        if name is not UNSET:
+            self.name = name
+        if description is not UNSET:
+            self.description = description
+        if is_active is not UNSET:
+            self.is_active = is_active
         self.updated_at = now
 
     @classmethod
     def with_default_stages(cls, company_id: CompanyId, name: str) -> Funnel:
         return cls.create(company_id, name)
 
-    def _stage_from(self, spec: StageSpec, order: int) -> Stage:
+    def _stage_from(self, spec: StageSpec, order: int, now: datetime | None) -> Stage:
         return Stage(
             funnel_id=self.id,
             name=spec.name,
@@ -152,6 +186,8 @@ class Funnel:
             color=_color(spec.color),
             is_final=spec.is_final,
             is_success=spec.is_success,
+            created_at=now,
+            updated_at=now,
         )
 
     @staticmethod
@@ -200,7 +236,9 @@ class Funnel:
             raise ValidationFailed.on(field, "This stage does not belong to the funnel.")
         return self.stage(stage_id)
 
-    def add_stage(self, spec: StageSpec) -> Stage:
+    def add_stage(self, spec: StageSpec, now: datetime | None = None) -> Stage:
+        if len(self.stages) >= MAX_STAGES:
+            raise ValidationFailed.on("funnel", f"A funnel has at most {MAX_STAGES} stages.")
         errors = FieldErrors()
         _check_stage_rules(errors, "", spec)
         order = (
@@ -210,11 +248,13 @@ class Funnel:
         )
         self._check_order_free(errors, order, None)
         errors.raise_if_any()
-        stage = self._stage_from(spec, order)
+        stage = self._stage_from(spec, order, now)
         self.stages.append(stage)
         return stage
 
-    def change_stage(self, stage_id: StageId, spec: StageSpec, occupied: bool) -> Stage:
+    def change_stage(
+        self, stage_id: StageId, spec: StageSpec, occupied: bool, now: datetime | None = None
+    ) -> Stage:
         """Rename, reorder or recolour a stage; `occupied` says whether anything stands in it.
 
         A stage's final/success flags decide whether the deals in it are won or lost, so they
@@ -233,6 +273,7 @@ class Funnel:
             )
         stage.name, stage.order, stage.color = spec.name, order, _color(spec.color)
         stage.is_final, stage.is_success = spec.is_final, spec.is_success
+        stage.updated_at = now
         return stage
 
     def remove_stage(self, stage_id: StageId, occupied: bool) -> None:

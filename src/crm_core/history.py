@@ -8,8 +8,8 @@ from datetime import datetime
 import attrs
 
 from crm_core.errors import ValidationFailed
-from crm_core.funnel import Stage
-from crm_core.values import StageId, UserId, new_id
+from crm_core.funnel import Funnel, Stage
+from crm_core.values import FunnelId, StageId, UserId, new_id
 
 
 class Subject(enum.StrEnum):
@@ -33,16 +33,91 @@ class StageTransition:
 
 
 class StageTracked:
-    """Behaviour shared by Lead and Deal: the current stage and the history that led to it.
+    """Stage movement, written once for Lead and Deal: the current stage and its history.
 
-    The host class declares `id`, `stage_id`, `stage_changed_at` and `history`.
+    The host class declares `id`, `funnel_id`, `stage_id`, `stage_changed_at`, `updated_at`
+    and `history`, and says what its kind does around a move: whether it may move at all
+    (`_ensure_movable`), whether it may enter a stage (`_check_entry`) and how standing in a
+    stage settles it (`_settle_in`: a deal is won or lost, a lead lost).
     """
 
     id: object
+    funnel_id: FunnelId
     stage_id: StageId
     stage_changed_at: datetime
+    updated_at: datetime | None
     history: list[StageTransition]
     subject: Subject
+
+    # --- what each kind says ----------------------------------------------------------------
+
+    def _ensure_movable(self) -> None:
+        raise NotImplementedError
+
+    def _check_entry(self, stage: Stage) -> None:
+        """Refuses a stage this kind may not be moved into (a Conflict)."""
+
+    def _check_placement(self, stage: Stage) -> None:
+        """Refuses a stage this kind may not be created or edited into (a field error)."""
+
+    def _settle_in(self, stage: Stage, now: datetime) -> None:
+        """What standing in `stage` means for the kind's status."""
+
+    # --- movement -------------------------------------------------------------------------
+
+    def move_to(self, stage: Stage, now: datetime, actor: UserId | None = None) -> StageId | None:
+        """Moves within the funnel. Returns the stage left, or None when already there."""
+        if stage.funnel_id != self.funnel_id:
+            raise ValidationFailed.on("stage_id", "This stage belongs to another funnel.")
+        self._ensure_movable()
+        if stage.id == self.stage_id:
+            return None
+        return self._enter(stage, now, actor)
+
+    def transfer_to(
+        self, funnel: Funnel, stage_id: StageId | None, now: datetime, actor: UserId | None = None
+    ) -> StageId | None:
+        """Moves into another funnel (its first stage unless one is named).
+
+        Within its own funnel this is `move_to` (no stage named: nothing changes).
+        Returns the stage left, or None when nothing moved.
+        """
+        if funnel.id == self.funnel_id:
+            return self.move_to(funnel.entry_stage(stage_id), now, actor) if stage_id else None
+        stage = funnel.entry_stage(stage_id)
+        self._ensure_movable()
+        return self._enter(stage, now, actor, funnel_id=funnel.id)
+
+    def relocate(
+        self, funnel: Funnel, stage_id: StageId | None, now: datetime, actor: UserId | None = None
+    ) -> StageId | None:
+        """A move asked for by editing the funnel or stage fields: as `transfer_to`, but a stage
+        the kind may not be placed in by hand is a field error on `stage`."""
+        if funnel.id == self.funnel_id and not stage_id:
+            return None
+        target = funnel.entry_stage(stage_id, "stage")
+        if target.id == self.stage_id:
+            return None
+        self._ensure_movable()
+        self._check_placement(target)
+        return self.transfer_to(funnel, target.id, now, actor)
+
+    def _enter(
+        self,
+        stage: Stage,
+        now: datetime,
+        actor: UserId | None,
+        funnel_id: FunnelId | None = None,
+    ) -> StageId:
+        self._check_entry(stage)
+        previous = self._change_stage(stage, now, actor)
+        if funnel_id is not None:
+            self.funnel_id = funnel_id
+        self._settle_in(stage, now)
+        self.updated_at = now
+        return previous
+
+    # --- the history ----------------------------------------------------------------------
 
     def _enter_first_stage(self, stage: Stage, now: datetime, actor: UserId | None) -> None:
         self.stage_id = stage.id

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 import attrs
 
+from crm_core.commands import UNSET, Maybe
 from crm_core.deal import Deal
-from crm_core.errors import Conflict, ValidationFailed, checked_details
+from crm_core.errors import Conflict, FieldErrors, InvalidValue, ValidationFailed
 from crm_core.funnel import Funnel, Stage
 from crm_core.history import StageTracked, StageTransition, Subject
 from crm_core.values import (
+    REASON_LENGTH,
+    SHORT_LENGTH,
     CompanyId,
     ContactId,
     DealId,
@@ -23,6 +26,7 @@ from crm_core.values import (
     UserId,
     as_money,
     as_probability,
+    bounded_text,
     new_id,
     required_text,
 )
@@ -70,9 +74,14 @@ class Lead(StageTracked):
         now: datetime,
         stage_id: StageId | None = None,
         actor: UserId | None = None,
-        **details: object,
+        owner_id: Maybe[UserId | None] = UNSET,
+        description: Maybe[str] = UNSET,
+        estimated_value: Maybe[Money | str | int] = UNSET,
+        probability: Maybe[Probability | int] = UNSET,
+        source: Maybe[str] = UNSET,
     ) -> Lead:
-        """A new open lead in `stage_id`, or in the funnel's first stage."""
+        """A new open lead in `stage_id` (not a final one), or in the funnel's first stage;
+        owned by `actor` unless an owner is named."""
         stage = funnel.entry_stage(stage_id)
         lead = cls(
             company_id=company_id,
@@ -80,30 +89,74 @@ class Lead(StageTracked):
             funnel_id=funnel.id,
             stage_id=stage.id,
             stage_changed_at=now,
-            title=title,
+            title="",
             owner_id=actor,
             created_at=now,
             updated_at=now,
         )
-        lead.change_details(title=title, **details)
+        lead.change_details(
+            now,
+            title=title,
+            owner_id=owner_id,
+            description=description,
+            estimated_value=estimated_value,
+            probability=probability,
+            source=source,
+        )
+        lead._check_placement(stage)
         lead._enter_first_stage(stage, now, actor)
         return lead
 
-    def change_details(self, **details: object) -> None:
-        """Plain fields that no rule guards: title, description, value, probability, ...
+    def change_details(
+        self,
+        now: datetime,
+        *,
+        title: Maybe[str] = UNSET,
+        owner_id: Maybe[UserId | None] = UNSET,
+        description: Maybe[str] = UNSET,
+        estimated_value: Maybe[Money | str | int] = UNSET,
+        probability: Maybe[Probability | int] = UNSET,
+        source: Maybe[str] = UNSET,
+    ) -> None:
+        """The fields no stage rule guards: they may change whatever the lead's status.
 
-        Values are checked (and typed) first; nothing changes when one is refused.
+        Every value is checked first; nothing changes when one is refused.
         """
-        allowed = {"title", "description", "estimated_value", "probability", "source", "owner_id"}
-        unknown = set(details) - allowed
-        if unknown:
-            raise ValueError(f"not a plain lead field: {sorted(unknown)}")
-        values = checked_details(
-            details,
-            {"title": required_text, "estimated_value": as_money, "probability": as_probability},
-        )
-        for name, value in values.items():
-            setattr(self, name, value)
+        errors = FieldErrors()
+        with errors.field("title"):
+            title = title if title is UNSET else required_text(title)
+        with errors.field("description"):
+            description = description if description is UNSET else bounded_text(description)
+        with errors.field("estimated_value"):
+            estimated_value = (
+                estimated_value if estimated_value is UNSET else as_money(estimated_value)
+            )
+        with errors.field("probability"):
+            probability = probability if probability is UNSET else as_probability(probability)
+        with errors.field("source"):
+            source = source if source is UNSET else bounded_text(source, SHORT_LENGTH)
+        errors.raise_if_any()
+        if title is not UNSET:
+            self.title = title
+        if owner_id is not UNSET:
+            self.owner_id = owner_id
+        if description is not UNSET:
+            self.description = description
+        if estimated_value is not UNSET:
+            self.estimated_value = estimated_value
+        if probability is not UNSET:
+            self.probability = probability
+        if source is not UNSET:
+            self.source = source
+        self.updated_at = now
+
+    def change_contact(self, contact_id: ContactId, now: datetime) -> None:
+        """Another person for an open lead; a converted or lost one keeps its history."""
+        if contact_id == self.contact_id:
+            return
+        self._ensure_open("given another contact")
+        self.contact_id = contact_id
+        self.updated_at = now
 
     @property
     def is_open(self) -> bool:
@@ -115,33 +168,27 @@ class Lead(StageTracked):
         if self.status == LeadStatus.LOST:
             raise Conflict(f"A lost lead cannot be {action}.")
 
-    def move_to(self, stage: Stage, now: datetime, actor: UserId | None = None) -> StageId | None:
-        """Moves the lead within its funnel; returns the stage left, or None when already there."""
-        if stage.funnel_id != self.funnel_id:
-            raise ValidationFailed.on("stage_id", "This stage belongs to another funnel.")
-        self._ensure_open("moved")
-        if stage.id == self.stage_id:
-            return None
-        previous = self._change_stage(stage, now, actor)
-        self.updated_at = now
-        return previous
+    # --- what a move means for a lead (the movement itself is StageTracked's) ---------------
 
-    def transfer_to(
-        self, funnel: Funnel, stage_id: StageId | None, now: datetime, actor: UserId | None = None
-    ) -> StageId | None:
-        """Moves the lead into another funnel (its first stage unless one is named).
-
-        Within its own funnel this is `move_to` (no stage named: nothing changes).
-        Returns the stage left, or None when nothing moved.
-        """
-        if funnel.id == self.funnel_id:
-            return self.move_to(funnel.entry_stage(stage_id), now, actor) if stage_id else None
-        stage = funnel.entry_stage(stage_id)
+    def _ensure_movable(self) -> None:
         self._ensure_open("moved")
-        previous = self._change_stage(stage, now, actor)
-        self.funnel_id = funnel.id
-        self.updated_at = now
-        return previous
+
+    def _check_entry(self, stage: Stage) -> None:
+        if stage.is_final and stage.is_success:
+            raise Conflict(
+                "A lead cannot be moved into a success stage: convert it to a deal instead."
+            )
+
+    def _check_placement(self, stage: Stage) -> None:
+        if stage.is_final:
+            raise ValidationFailed.on(
+                "stage",
+                "An open lead stands in a non-final stage: use mark_lost or convert_to_deal.",
+            )
+
+    def _settle_in(self, stage: Stage, now: datetime) -> None:
+        if stage.is_failure:
+            self._close_lost("", now)
 
     def check_named_by_deal(self, contact_id: ContactId, funnel_id: FunnelId) -> None:
         """A deal created naming this lead must agree with it, and the lead must be open."""
@@ -161,7 +208,7 @@ class Lead(StageTracked):
         title: str | None = None,
         amount: Money | None = None,
         stage_id: StageId | None = None,
-        expected_close_date: object = None,
+        expected_close_date: date | None = None,
     ) -> Deal:
         """The deal this lead becomes; the lead is then `converted` and never moves again."""
         if self.status == LeadStatus.CONVERTED:
@@ -192,11 +239,29 @@ class Lead(StageTracked):
         self.updated_at = now
         return deal
 
-    def mark_lost(self, reason: str, now: datetime) -> None:
+    def mark_lost(
+        self, funnel: Funnel, reason: str, now: datetime, actor: UserId | None = None
+    ) -> StageId | None:
+        """Loses the lead and moves it to the funnel's failure stage, if it has one.
+
+        Returns the stage left by that move (None when it did not move). Marking a lost lead
+        lost again changes nothing.
+        """
+        try:
+            reason = bounded_text(reason, REASON_LENGTH)
+        except InvalidValue as error:
+            raise ValidationFailed.on("reason", error.detail) from None
         if self.status == LeadStatus.CONVERTED:
             raise Conflict("A converted lead cannot be marked lost.")
         if self.status == LeadStatus.LOST:
-            return
+            return None
+        self._close_lost(reason, now)
+        target = funnel.failure_stage
+        if target is None or target.id == self.stage_id:
+            return None
+        return self._change_stage(target, now, actor)
+
+    def _close_lost(self, reason: str, now: datetime) -> None:
         self.status = LeadStatus.LOST
         self.lost_reason = reason
         self.closed_at = now

@@ -208,6 +208,31 @@ class Occupancy(Protocol):
 
     def stage_is_occupied(self, company_id: CompanyId, stage_id: StageId) -> bool: ...
 
+    def contact_is_occupied(self, company_id: CompanyId, contact_id: ContactId) -> bool:
+        """Whether any lead or deal belongs to the contact."""
+        ...
+
+
+class FailedLoginRepository(Protocol):
+    """Failed sign-ins of the last minutes, kept where every worker process and host sees
+    them: the memory of the login throttle (`crm_core.tenancy.LoginThrottle`)."""
+
+    def times_for_email(self, email: str, since: datetime, newest: int) -> list[datetime]:
+        """When the email's failures after `since` happened: the `newest` latest, newest first."""
+        ...
+
+    def times_from_address(self, address: str, since: datetime, newest: int) -> list[datetime]:
+        """When the client address's failures after `since` happened, as `times_for_email`."""
+        ...
+
+    def add(self, email: str, address: str, at: datetime, forget_before: datetime) -> None:
+        """Records a failure; failures before `forget_before` count no more and go."""
+        ...
+
+    def clear_email(self, email: str) -> None:
+        """Forgets the email's failures (it signed in)."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """One transaction: rolled back on leaving the block unless `commit()` was called."""
@@ -224,6 +249,7 @@ class UnitOfWork(Protocol):
     accounts: AccountRepository
     messages: MessageRepository
     idempotency_keys: IdempotencyKeyRepository
+    failed_logins: FailedLoginRepository
     occupancy: Occupancy
 
     def __enter__(self) -> Self: ...

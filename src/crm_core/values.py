@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import NewType
 
@@ -33,11 +34,29 @@ _CENT = Decimal("0.01")
 _MAX_DIGITS = 12
 
 
+def _decimal(value: object) -> object:
+    """`Money("50000")` and `Money(50000)` read as exactly that amount (floats are refused:
+    their binary value is not the number written)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            return Decimal(value.strip())
+        except InvalidOperation:
+            raise InvalidValue("Must be a number or a decimal string.") from None
+    return value
+
+
 @attrs.frozen(order=True)
 class Money:
-    """A non-negative amount with exactly two decimal places and at most twelve digits."""
+    """A non-negative amount with exactly two decimal places and at most twelve digits.
 
-    amount: Decimal
+    This is the rule for one amount a person enters; totals are plain unbounded decimals.
+    """
+
+    amount: Decimal = attrs.field(converter=_decimal)
 
     def __attrs_post_init__(self) -> None:
         amount = self.amount
@@ -68,10 +87,7 @@ class Money:
         if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
             raise InvalidValue("Must be a number or a decimal string.")
         text = repr(value) if isinstance(value, float) else str(value).strip()
-        try:
-            return cls(Decimal(text))
-        except InvalidOperation:
-            raise InvalidValue("Must be a number or a decimal string.") from None
+        return cls(text)
 
     def __add__(self, other: Money) -> Money:
         return Money(self.amount + other.amount)
@@ -180,8 +196,79 @@ def as_probability(value: object) -> Probability:
     raise InvalidValue("Must be an integer.")
 
 
-def required_text(value: object) -> str:
-    """A required text field: refused when blank."""
+TITLE_LENGTH = 255
+NAME_LENGTH = 255
+SHORT_LENGTH = 64  # sources and handles
+REASON_LENGTH = 1000
+
+
+def bounded_text(value: object, max_length: int | None = None) -> str:
+    """An optional text field: text of at most `max_length` characters."""
+    if not isinstance(value, str):
+        raise InvalidValue("Not a valid string.")
+    if max_length is not None and len(value) > max_length:
+        raise InvalidValue(f"Ensure this field has no more than {max_length} characters.")
+    return value
+
+
+def required_text(value: object, max_length: int | None = TITLE_LENGTH) -> str:
+    """A required text field: refused when blank or longer than the column holds."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidValue("This field may not be blank.")
-    return value
+    return bounded_text(value, max_length)
+
+
+def text_of(max_length: int | None) -> Callable[[object], str]:
+    """The check of an optional text field of `max_length` characters."""
+    return lambda value: bounded_text(value, max_length)
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+def fold_for_search(text: str) -> str:
+    """Text as search compares it: case folded, and ё read as е (Russians type either)."""
+    return text.casefold().replace("ё", "е")
+
+
+_PHONE_TOKEN = re.compile(r"^\+?[\d().-]*\d[\d().-]*$")
+_MIN_PHONE_DIGITS = 5
+
+
+def phone_query_digits(text: str, region: str) -> str:
+    """The digits a phone query looks for in E.164 numbers, the query read as `region` writes
+    numbers: `8 (999) 123` in Russia is `7999123`, `+7 999 123` is `7999123`, `999 123` stays
+    `999123` (a part of the number without its prefix)."""
+    digits = re.sub(r"\D", "", text)
+    if text.strip().startswith("+") or not digits:
+        return digits
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper())
+    prefix = metadata.national_prefix if metadata is not None else None
+    if prefix and digits.startswith(prefix) and len(digits) > len(prefix) + 2:
+        return f"{metadata.country_code}{digits[len(prefix) :]}"  # type: ignore[union-attr]
+    return digits
+
+
+def split_search(text: str) -> tuple[list[str], list[str]]:
+    """A search query as (words, phone-like runs): `Иванов 8 999 123-45` is the word
+    `Иванов` and the number `8 999 123-45`. A run is made of neighbouring words written
+    only with phone characters, with at least five digits in all."""
+    words: list[str] = []
+    phones: list[str] = []
+    run: list[str] = []
+
+    def close_run() -> None:
+        if len(re.sub(r"\D", "", "".join(run))) >= _MIN_PHONE_DIGITS:
+            phones.append(" ".join(run))
+        else:
+            words.extend(run)
+        run.clear()
+
+    for token in text.split():
+        if _PHONE_TOKEN.match(token):
+            run.append(token)
+        else:
+            close_run()
+            words.append(token)
+    close_run()
+    return words, phones

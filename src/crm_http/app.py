@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 
 from crm_core.errors import DomainError
@@ -20,7 +21,9 @@ from crm_http import problems
 from crm_http.auth import authenticate, is_public
 from crm_http.config import Settings
 from crm_http.container import Container, configure
-from crm_http.smorest import Api
+from crm_http.cors import install_cors
+from crm_http.fields import iso_utc
+from crm_http.smorest import SWAGGER_UI_ASSETS, Api, swagger_ui_assets
 from crm_http.views.access import auth_blueprint, branches_blueprint, users_blueprint
 from crm_http.views.activities import activities_blueprint
 from crm_http.views.contacts import contacts_blueprint
@@ -42,7 +45,7 @@ class JsonProvider(DefaultJSONProvider):
     @staticmethod
     def default(value: Any) -> Any:
         if isinstance(value, datetime):
-            return value.isoformat().replace("+00:00", "Z")
+            return iso_utc(value)
         if isinstance(value, date):
             return value.isoformat()
         if isinstance(value, uuid.UUID):
@@ -67,7 +70,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs/",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_ASSETS,
         API_SPEC_OPTIONS={
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearer": []}],
@@ -76,6 +79,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.extensions["crm.container"] = container
     app.extensions["crm.settings"] = settings
 
+    app.register_blueprint(swagger_ui_assets())
     api = Api(app)
     for build in (
         auth_blueprint,
@@ -90,16 +94,22 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     ):
         api.register_blueprint(build(container))
 
-    _install_request_hooks(app, container)
+    _install_request_hooks(app, container, settings)
     _install_error_handlers(app)
     return app
 
 
-def _install_request_hooks(app: Flask, container: Container) -> None:
+def _install_request_hooks(app: Flask, container: Container, settings: Settings) -> None:
+    # Hooks run in the order they are installed: a preflight is answered before any auth.
     @app.before_request
     def start() -> None:
         g.started = time.perf_counter()
         g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+
+    install_cors(app, settings.cors_origins)
+
+    @app.before_request
+    def admit() -> None:
         has_body = request.method in ("POST", "PUT", "PATCH") and request.content_length
         if has_body and not request.is_json:
             raise UnsupportedMediaType("The body must be JSON (Content-Type: application/json).")
@@ -149,7 +159,9 @@ def _too_large(error: RequestEntityTooLarge) -> Response:
 def _install_error_handlers(app: Flask) -> None:
     app.register_error_handler(RequestEntityTooLarge, _too_large)
     app.register_error_handler(DomainError, problems.from_domain_error)
-    # Connection refused or lost (psycopg and SQLite both report these as operational).
+    # Connection refused or lost, a statement or lock wait over the engine's bound (psycopg
+    # and SQLite both report these as operational), or no pooled connection free in time.
     app.register_error_handler(OperationalError, problems.database_unavailable)
+    app.register_error_handler(PoolTimeout, problems.database_unavailable)
     app.register_error_handler(HTTPException, problems.from_http_exception)
     app.register_error_handler(Exception, problems.server_error)

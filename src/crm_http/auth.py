@@ -33,6 +33,12 @@ def bearer_token() -> str | None:
     return token.strip()
 
 
+def client_address() -> str | None:
+    """Where the request came from, as the WSGI server saw it: the login throttle counts
+    failures per address. (Behind a reverse proxy this is the proxy's address.)"""
+    return request.remote_addr
+
+
 def authenticate(access: AccessUseCases) -> Actor:
     token = bearer_token()
     actor = access.authenticate(token) if token else None

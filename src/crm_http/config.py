@@ -25,6 +25,11 @@ def _fernet_key(secret: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest()).decode()
 
 
+def _origins(listed: str) -> frozenset[str]:
+    """`CRM_CORS_ORIGINS`: comma-separated; a browser sends an origin without a final slash."""
+    return frozenset(part.strip().rstrip("/") for part in listed.split(",") if part.strip())
+
+
 @attrs.frozen
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -33,6 +38,8 @@ class Settings:
     default_region: str = "RU"
     log_level: str = "INFO"
     var_dir: Path = Path("var")
+    # Origins (`https://app.example.com`) whose pages may call the API from a browser.
+    cors_origins: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -45,6 +52,7 @@ class Settings:
             secret_key=environ.get("CRM_SECRET_KEY") or None,
             default_region=(environ.get("CRM_DEFAULT_REGION") or "RU").upper(),
             log_level=(environ.get("CRM_LOG_LEVEL") or "INFO").upper(),
+            cors_origins=_origins(environ.get("CRM_CORS_ORIGINS") or ""),
         )
 
     def encryption_key(self) -> str:

@@ -19,7 +19,7 @@ from marshmallow import Schema
 from crm_core.ports import ReadModel, Resource, Row
 from crm_core.tenancy import Actor
 from crm_http.auth import current_actor
-from crm_http.listing import ListArgs, envelope, list_query, page_schema
+from crm_http.listing import ListArgs, envelope, list_args, list_query, page_schema
 from crm_http.schemas import Body
 from crm_http.smorest import Blueprint
 
@@ -34,13 +34,17 @@ class Crud:
     name: str  # singular, for the OpenAPI document: "Lead"
     row: type[Schema]
     body: type[Body]
-    args: type[ListArgs]
     read_model: Callable[[], ReadModel]
     create: Create | None = None
     update: Update | None = None
     delete: Delete | None = None
     update_body: type[Body] | None = None  # when PUT/PATCH take other fields than POST
     description: str = ""
+    args: type[ListArgs] | None = None  # by default, from the list's declaration
+
+    @property
+    def query(self) -> type[ListArgs]:
+        return self.args or list_args(self.resource)
 
 
 def detail(crud: Crud, object_id: Any) -> Row:
@@ -65,7 +69,7 @@ def crud_blueprint(crud: Crud) -> Blueprint:
         return detail(crud, object_id)
 
     collection: dict[str, Any] = {
-        "get": blp.arguments(crud.args, location="query")(
+        "get": blp.arguments(crud.query, location="query")(
             blp.response(200, page_schema(crud.row, crud.name))(list_view)
         )
     }

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from crm_core.ports import Resource
+from crm_core.services.contacts import CreateContact
+from crm_core.services.pipeline import CreateLead
 from crm_core.tenancy import Actor, Role
 from crm_core.values import Money, Probability
 from crm_http.container import Container
@@ -15,16 +15,15 @@ DEMO_MANAGER = "manager@demo.example"
 DEMO_PASSWORD = "demo-password"
 
 CONTACTS = (
-    {"first_name": "Иван", "last_name": "Петров", "phone": "+7 (999) 123-45-67", "source": "site"},
-    {"first_name": "Мария", "last_name": "Иванова", "email": "maria@example.com", "source": "call"},
-    {"first_name": "Алексей", "last_name": "Смирнов", "whatsapp": "8 916 555-12-34"},
-    {
-        "first_name": "Ольга",
-        "last_name": "Кузнецова",
-        "instagram": "@olga.k",
-        "source": "instagram",
-    },
-    {"first_name": "Дмитрий", "last_name": "Соколов", "phone": "8 903 777-00-11"},
+    CreateContact(first_name="Иван", last_name="Петров", phone="+7 (999) 123-45-67", source="site"),
+    CreateContact(
+        first_name="Мария", last_name="Иванова", email="maria@example.com", source="call"
+    ),
+    CreateContact(first_name="Алексей", last_name="Смирнов", whatsapp="8 916 555-12-34"),
+    CreateContact(
+        first_name="Ольга", last_name="Кузнецова", instagram="@olga.k", source="instagram"
+    ),
+    CreateContact(first_name="Дмитрий", last_name="Соколов", phone="8 903 777-00-11"),
 )
 
 LEADS = (  # contact index, title, value, stage index (0-based), fate
@@ -47,20 +46,20 @@ def load_demo(container: Container) -> str:
     assert isinstance(admin, Actor)
 
     funnel_id = container.funnels().create_funnel(admin, "Продажи услуг", description="Демо")
-    contacts = [container.contacts().create_contact(admin, dict(fields)) for fields in CONTACTS]
+    contacts = [container.contacts().create_contact(admin, command) for command in CONTACTS]
     leads, deals = container.leads(), container.deals()
     funnel = container.read_model().detail(Resource.FUNNELS, admin.company_id, funnel_id)
     stage_ids = [stage["id"] for stage in funnel["stages"]]
     for contact, title, value, stage, fate in LEADS:
         lead_id = leads.create_lead(
             admin,
-            {
-                "contact_id": contacts[contact],
-                "funnel_id": funnel_id,
-                "title": title,
-                "estimated_value": Money(Decimal(value)),
-                "probability": Probability(40),
-            },
+            CreateLead(
+                contact_id=contacts[contact],
+                funnel_id=funnel_id,
+                title=title,
+                estimated_value=Money(value),
+                probability=Probability(40),
+            ),
         )
         if stage:
             leads.move_lead(admin, lead_id, stage_ids[stage])

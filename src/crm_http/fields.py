@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import ValidationError, fields
@@ -29,6 +30,19 @@ class MoneyField(fields.Field[Money]):
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else str(Money.parse(value))
+
+
+class SumField(fields.Field[Decimal]):
+    """A total (statistics): a decimal string with two places and no upper bound."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).update(
+            {"type": "string", "format": "decimal", "example": "1250000.00"}
+        )
+        super().__init__(dump_only=True, **kwargs)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else f"{Decimal(value):.2f}"
 
 
 class ProbabilityField(fields.Field[Probability]):
@@ -128,3 +142,17 @@ class UtcDateTime(fields.AwareDateTime):
             return moment.astimezone(UTC)
         except OverflowError:
             raise ValidationError("Out of the range of dates.") from None
+
+
+def iso_utc(moment: datetime) -> str:
+    """The one timestamp form of every answer: UTC with `Z` (`2026-11-24T10:15:00Z`, with
+    microseconds when stored)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class Timestamp(fields.DateTime):
+    """A timestamp as answered: always `iso_utc`."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else iso_utc(value)

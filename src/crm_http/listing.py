@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -10,7 +11,8 @@ from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates
 from werkzeug.exceptions import NotFound
 
-from crm_core.ports import ListQuery, Page
+from crm_core.listing import LISTINGS, By, Filter
+from crm_core.ports import ListQuery, Page, Resource
 from crm_http.fields import storable_text
 
 MAX_PAGE_SIZE = 500
@@ -58,6 +60,59 @@ class ListArgs(Schema):
             if name not in self.ORDERING:
                 allowed = ", ".join(self.ORDERING)
                 raise ValidationError(f"Unknown ordering field {name!r}; use one of: {allowed}.")
+
+
+class PhoneQuery(fields.String):
+    """A phone filter in any form (`8 999 123-45`, `+7 999`, `999 123`): the read model reads
+    it as the company's region writes numbers and looks for its digits."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        if not re.search(r"\d", text):
+            raise ValidationError("Must contain digits.")
+        return text
+
+
+def _query_field(spec: Filter, parameter: str) -> fields.Field[Any]:
+    """The query parameter of a declared filter, as the edge reads and documents it."""
+    if spec.by is By.ID:
+        return fields.UUID()
+    if spec.by is By.FLAG:
+        return Flag()
+    if spec.by is By.PHONE:
+        return PhoneQuery(
+            metadata={
+                "description": "a part of a number, in any form: `8 999 123`, `+7 999 123` and "
+                "`999 123` find +79991234567"
+            }
+        )
+    if spec.by is By.CHOICE:
+        return fields.String(validate=validate.OneOf(spec.choices))
+    if spec.by in (By.DATE, By.DAYS):
+        bound = {"_after": "on or after ", "_before": "on or before "}
+        word = next((text for end, text in bound.items() if parameter.endswith(end)), "")
+        return fields.Date(metadata={"description": f"{word}a day (YYYY-MM-DD)".capitalize()})
+    if spec.by is By.TEXT:
+        return fields.String(metadata={"description": "case-insensitive substring"})
+    return fields.String()
+
+
+def list_args(resource: Resource) -> type[ListArgs]:
+    """The query schema of a list, made from its declaration in `crm_core.listing`."""
+    listing = LISTINGS[resource]
+    declared: dict[str, Any] = {
+        parameter: _query_field(spec, parameter) for parameter, _, spec in listing.parameters()
+    }
+    declared["search"] = fields.String(
+        metadata={
+            "description": "every word must match one of: "
+            + ", ".join(listing.search)
+            + " (case-insensitive, ё = е; a phone number matches as the phone filter does)"
+        }
+    )
+    declared["ORDERING"] = listing.orderings
+    name = "".join(part.title() for part in resource.name.split("_"))
+    return type(f"{name}ListArgs", (ListArgs,), declared)
 
 
 def list_query(args: Mapping[str, Any]) -> ListQuery:

@@ -17,6 +17,7 @@ from crm_core.errors import (
     PermissionDenied,
     ProviderFailed,
     ProviderTimedOut,
+    TooManyAttempts,
     ValidationFailed,
 )
 
@@ -30,6 +31,7 @@ DOMAIN_STATUS: tuple[tuple[type[DomainError], int, str], ...] = (
     (NotFound, 404, "Not found"),
     (PermissionDenied, 403, "Forbidden"),
     (Conflict, 409, "Conflict"),
+    (TooManyAttempts, 429, "Too many requests"),
     (ProviderTimedOut, 504, "Messaging provider timed out"),
     (ProviderFailed, 502, "Messaging provider failed"),
 )
@@ -43,6 +45,7 @@ HTTP_TITLES = {
     409: "Conflict",
     413: "Request body too large",
     415: "Unsupported media type",
+    429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",
 }
@@ -97,9 +100,15 @@ def from_domain_error(error: DomainError) -> Response:
     if isinstance(error, InvalidValue):
         # A value refused where no field was named: still a 400 with `errors`.
         return validation_problem({"non_field_errors": [error.detail]})
+    headers: dict[str, str] = {}
+    if isinstance(error, TooManyAttempts):
+        # The seconds until the oldest counted failure leaves the throttle's window.
+        headers["Retry-After"] = str(error.retry_after)
     for cls, status, title in DOMAIN_STATUS:
         if isinstance(error, cls):
-            return problem(status, title, error.detail, **getattr(error, "extra", {}))
+            return problem(
+                status, title, error.detail, headers=headers, **getattr(error, "extra", {})
+            )
     return problem(400, "Bad request", error.detail)
 
 

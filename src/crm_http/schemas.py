@@ -6,8 +6,7 @@ from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load
 
-from crm_http.fields import storable_text
-from crm_http.listing import ListArgs
+from crm_http.fields import Timestamp, storable_text
 
 
 class Body(Schema):
@@ -39,10 +38,5 @@ class RowSchema(Schema):
         ordered = True
 
     id = fields.UUID(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
-
-
-class CreatedRange(ListArgs):
-    created_at_after = fields.Date(metadata={"description": "created on or after (YYYY-MM-DD)"})
-    created_at_before = fields.Date(metadata={"description": "created on or before (YYYY-MM-DD)"})
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)

@@ -1,16 +1,20 @@
-"""flask-smorest, set up for this API: validation errors are 400 problem+json, not 422, and
-every operation documents the problem answers it can give."""
+"""flask-smorest, set up for this API: validation errors are 400 problem+json, not 422, every
+operation documents the problem answers it can give and has a drf-spectacular style
+operationId, and /api/docs/ serves Swagger UI from an installed package (no CDN)."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import flask_smorest
 from apispec import APISpec, BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin, resolver
+from flask import Blueprint as FlaskBlueprint
 from flask import Request, Response
 from marshmallow import Schema, fields
+from swagger_ui_bundle import swagger_ui_path
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import BadRequest, HTTPException
 
@@ -63,6 +67,7 @@ PROBLEM_ANSWERS = {
     "409": "A business rule refuses the change; `detail` says which.",
     "413": "The body is over 1 MiB.",
     "415": "The body is not JSON.",
+    "429": "Too many failed sign-in attempts; `Retry-After` says when to try again.",
 }
 
 
@@ -107,10 +112,114 @@ class ProblemAnswers(BasePlugin):
                 responses[status] = {"$ref": f"#/components/responses/Problem{status}"}
 
 
+# drf-spectacular's names for what an operation does, by HTTP method.
+ACTIONS = {
+    "get": "retrieve",
+    "post": "create",
+    "put": "update",
+    "patch": "partial_update",
+    "delete": "destroy",
+}
+SUMMARIES = {
+    "list": "List {plural}",
+    "create": "Create {a} {singular}",
+    "retrieve": "Retrieve {a} {singular}",
+    "update": "Replace {a} {singular}",
+    "partial_update": "Update {a} {singular}",
+    "destroy": "Delete {a} {singular}",
+}
+RESOURCES_ROOT = "/api/crm/"
+SENTENCE_END = re.compile(r"(?<=\.) +(?=[A-Z`])")
+
+
+def _singular(plural: str) -> str:
+    if plural.endswith("ies"):
+        return plural[:-3] + "y"
+    if plural.endswith(("ches", "shes", "sses", "xes")):
+        return plural[:-2]
+    return plural.removesuffix("s")
+
+
+def operation_name(path: str, method: str) -> tuple[str, str]:
+    """The drf-spectacular style operationId of an operation, and a summary for it.
+
+    The id is the path's segments after `/api/crm/` (or `/api/`), without parameters and with
+    `-` as `_`, then what the operation does: `leads_list`, `leads_create`, `leads_retrieve`,
+    `leads_update` (PUT), `leads_partial_update` (PATCH), `leads_destroy`. An action on an
+    object is named by the action when posted (`leads_move_to_stage`), else with its method's
+    suffix (`funnels_statistics_retrieve`), as are singletons (`users_me_partial_update`).
+    """
+    root = RESOURCES_ROOT if path.startswith(RESOURCES_ROOT) else "/api/"
+    segments = [segment for segment in path.removeprefix(root).split("/") if segment]
+    words = [s.replace("-", "_") for s in segments if not s.startswith("{")]
+    is_collection = root == RESOURCES_ROOT and len(segments) == 1
+    is_action = len(segments) > 1 and segments[-2].startswith("{") and segments[-1][0] != "{"
+    if method == "get" and is_collection:
+        action = "list"
+    elif method == "post" and is_action:
+        action = ""
+    else:
+        action = ACTIONS.get(method, method)
+    operation_id = "_".join([*words, action] if action else words)
+    plural = words[0].replace("_", " ") if words else "root"
+    singular = _singular(plural)
+    if action in SUMMARIES and len(words) == 1:
+        article = "an" if singular[0] in "aeio" else "a"
+        summary = SUMMARIES[action].format(plural=plural, singular=singular, a=article)
+    else:
+        summary = " ".join(operation_id.split("_")).capitalize()
+    return operation_id, summary
+
+
+class OperationNames(BasePlugin):
+    """Gives every operation an operationId and a summary (the view docstring's first line,
+    else one made from the path), and refuses two operations with one id."""
+
+    def init_spec(self, spec: APISpec) -> None:
+        self.owners: dict[str, tuple[str, str]] = {}
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **_: Any
+    ) -> None:
+        path = path or ""
+        for method, operation in (operations or {}).items():
+            operation_id, summary = operation_name(path, method)
+            operation.setdefault("operationId", operation_id)
+            # flask-smorest takes a docstring's first paragraph: keep its first sentence as
+            # the summary (one line), and the rest ahead of the description.
+            paragraph = " ".join(str(operation.get("summary") or summary).split())
+            first, *rest = SENTENCE_END.split(paragraph, maxsplit=1)
+            operation["summary"] = first
+            if rest:
+                parts = (rest[0], operation.get("description"))
+                operation["description"] = "\n\n".join(part for part in parts if part)
+            owner = self.owners.setdefault(operation["operationId"], (path, method))
+            if owner != (path, method):
+                raise ValueError(
+                    f"operationId {operation['operationId']!r} of {method.upper()} {path} "
+                    f"is already taken by {owner[1].upper()} {owner[0]}"
+                )
+
+
 def schema_name(schema: Any) -> str:
     """PATCH bodies are the PUT bodies with every field optional: name them apart."""
     name: str = resolver(schema)
     return f"{name}Patch" if getattr(schema, "partial", False) else name
+
+
+# The page is /api/docs/ (flask-smorest), its scripts and styles /api/docs/<filename>.
+SWAGGER_UI_ASSETS = "/api/docs/"
+
+
+def swagger_ui_assets() -> FlaskBlueprint:
+    """Swagger UI's scripts and styles from the `swagger-ui-bundle` package, served by the
+    application itself: the docs page works with no internet access."""
+    return FlaskBlueprint(
+        "swagger_ui_assets",
+        __name__,
+        static_folder=str(swagger_ui_path),
+        static_url_path=SWAGGER_UI_ASSETS.rstrip("/"),
+    )
 
 
 class Api(flask_smorest.Api):  # type: ignore[misc]
@@ -118,7 +227,10 @@ class Api(flask_smorest.Api):  # type: ignore[misc]
 
     def __init__(self, app: Any) -> None:
         marshmallow = MarshmallowPlugin(schema_name_resolver=schema_name)
-        spec = {"extra_plugins": [ProblemAnswers()], "marshmallow_plugin": marshmallow}
+        spec = {
+            "extra_plugins": [ProblemAnswers(), OperationNames()],
+            "marshmallow_plugin": marshmallow,
+        }
         super().__init__(app, spec_kwargs=spec)
 
     def handle_http_exception(self, error: HTTPException) -> Response:

@@ -14,16 +14,7 @@ import pytest
 
 POSTGRES_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "")
 
-BACKENDS = [
-    "sqlite",
-    pytest.param(
-        "postgres",
-        marks=[
-            pytest.mark.postgres,
-            pytest.mark.skipif(not POSTGRES_URL, reason="CRM_TEST_POSTGRES_URL is not set"),
-        ],
-    ),
-]
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def _postgres_admin_dsn() -> str:

@@ -22,6 +22,7 @@ from crm_core import (
     Role,
     StageSpec,
 )
+from crm_core.services.contacts import CreateContact
 from crm_core.values import ContactId, FunnelId
 from tests.fakes import FakeDatabase, FakeUnitOfWork, FixedClock, PlainHasher
 
@@ -74,7 +75,7 @@ class Crm:
 
     def contact(self, actor: Actor, **fields: Any) -> ContactId:
         values = {"first_name": "Иван", "phone": "+7 999 123-45-67", **fields}
-        return self.contacts.create_contact(actor, values)
+        return self.contacts.create_contact(actor, CreateContact(**values))
 
 
 @pytest.fixture

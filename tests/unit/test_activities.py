@@ -8,6 +8,8 @@ import pytest
 
 from crm_core import Activity, ActivityType, Actor, Links, NotFound, ValidationFailed
 from crm_core.activity import ACTIVITY_LABELS
+from crm_core.services.activities import ChangeActivity, CreateActivity
+from crm_core.services.pipeline import CreateLead
 from crm_core.values import ActivityId, CompanyId, ContactId, LeadId, new_id
 from tests.unit.conftest import Crm
 
@@ -20,7 +22,7 @@ def read_activity(crm: Crm, actor: Actor, activity_id: ActivityId) -> Activity:
 def a_lead(crm: Crm, actor: Actor, **contact: str) -> LeadId:
     funnel = crm.funnel(actor)
     return crm.leads.create_lead(
-        actor, {"contact_id": crm.contact(actor, **contact), "funnel_id": funnel.id, "title": "l"}
+        actor, CreateLead(contact_id=crm.contact(actor, **contact), funnel_id=funnel.id, title="l")
     )
 
 
@@ -44,7 +46,7 @@ def test_given_a_lead_when_an_activity_names_it_then_its_contact_is_filled_in(
     crm.clock.advance(hours=1)
 
     activity_id = crm.activities.create_activity(
-        anna, {"activity_type": "call", "title": "Звонок клиенту", "lead_id": lead_id}
+        anna, CreateActivity(activity_type="call", title="Звонок клиенту", lead_id=lead_id)
     )
 
     activity = read_activity(crm, anna, activity_id)
@@ -61,7 +63,7 @@ def test_given_a_lead_when_an_activity_names_it_then_its_contact_is_filled_in(
 
 def test_given_no_link_when_an_activity_is_created_then_400(crm: Crm, anna: Actor) -> None:
     with pytest.raises(ValidationFailed) as refused:
-        crm.activities.create_activity(anna, {"activity_type": "note", "title": "x"})
+        crm.activities.create_activity(anna, CreateActivity(activity_type="note", title="x"))
 
     assert list(refused.value.errors) == ["non_field_errors"]
 
@@ -75,7 +77,7 @@ def test_given_a_lead_and_another_contact_when_an_activity_names_both_then_400_o
     with pytest.raises(ValidationFailed) as refused:
         crm.activities.create_activity(
             anna,
-            {"activity_type": "note", "title": "x", "lead_id": lead_id, "contact_id": stranger},
+            CreateActivity(activity_type="note", title="x", lead_id=lead_id, contact_id=stranger),
         )
 
     assert list(refused.value.errors) == ["lead"]
@@ -89,7 +91,7 @@ def test_given_a_deal_of_another_lead_when_an_activity_names_both_then_400_on_de
 
     with pytest.raises(ValidationFailed) as refused:
         crm.activities.create_activity(
-            anna, {"activity_type": "note", "title": "x", "lead_id": lead_id, "deal_id": deal_id}
+            anna, CreateActivity(activity_type="note", title="x", lead_id=lead_id, deal_id=deal_id)
         )
 
     assert list(refused.value.errors) == ["deal"]
@@ -101,7 +103,7 @@ def test_given_a_stage_change_by_hand_then_400_on_activity_type(crm: Crm, anna: 
     for bad_type in ("stage_change", "party"):
         with pytest.raises(ValidationFailed) as refused:
             crm.activities.create_activity(
-                anna, {"activity_type": bad_type, "title": "x", "contact_id": contact}
+                anna, CreateActivity(activity_type=bad_type, title="x", contact_id=contact)
             )
         assert list(refused.value.errors) == ["activity_type"]
 
@@ -110,16 +112,16 @@ def test_given_a_task_then_it_keeps_due_date_and_is_done(crm: Crm, anna: Actor) 
     contact = crm.contact(anna)
     activity_id = crm.activities.create_activity(
         anna,
-        {
-            "activity_type": "task",
-            "title": "Перезвонить",
-            "contact_id": contact,
-            "due_date": date(2026, 12, 1),
-        },
+        CreateActivity(
+            activity_type="task",
+            title="Перезвонить",
+            contact_id=contact,
+            due_date=date(2026, 12, 1),
+        ),
     )
     crm.clock.advance(days=1)
 
-    crm.activities.update_activity(anna, activity_id, {"is_done": True})
+    crm.activities.update_activity(anna, activity_id, ChangeActivity(is_done=True))
 
     task = read_activity(crm, anna, activity_id)
     assert (task.due_date, task.is_done, task.updated_at) == (
@@ -134,11 +136,11 @@ def test_given_an_activity_when_its_deal_link_is_removed_then_its_contact_stays(
 ) -> None:
     deal_id = crm.leads.convert_lead(anna, a_lead(crm, anna))
     activity_id = crm.activities.create_activity(
-        anna, {"activity_type": "meeting", "title": "Встреча", "deal_id": deal_id}
+        anna, CreateActivity(activity_type="meeting", title="Встреча", deal_id=deal_id)
     )
     contact = read_activity(crm, anna, activity_id).contact_id
 
-    crm.activities.update_activity(anna, activity_id, {"deal_id": None})
+    crm.activities.update_activity(anna, activity_id, ChangeActivity(deal_id=None))
 
     activity = read_activity(crm, anna, activity_id)
     assert (activity.contact_id, activity.deal_id) == (contact, None)
@@ -149,10 +151,10 @@ def test_given_an_activity_when_it_names_another_lead_then_the_contact_follows(
 ) -> None:
     first, second = a_lead(crm, anna), a_lead(crm, anna, phone="89160000000")
     activity_id = crm.activities.create_activity(
-        anna, {"activity_type": "note", "title": "n", "lead_id": first}
+        anna, CreateActivity(activity_type="note", title="n", lead_id=first)
     )
 
-    crm.activities.update_activity(anna, activity_id, {"lead_id": second})
+    crm.activities.update_activity(anna, activity_id, ChangeActivity(lead_id=second))
 
     with crm.read() as uow:
         expected = uow.leads.get(anna.company_id, second).contact_id
@@ -163,13 +165,15 @@ def test_given_an_activity_when_its_title_is_blanked_or_made_a_stage_change_then
     crm: Crm, anna: Actor
 ) -> None:
     activity_id = crm.activities.create_activity(
-        anna, {"activity_type": "note", "title": "n", "contact_id": crm.contact(anna)}
+        anna, CreateActivity(activity_type="note", title="n", contact_id=crm.contact(anna))
     )
 
     with pytest.raises(ValidationFailed) as blank:
-        crm.activities.update_activity(anna, activity_id, {"title": " "})
+        crm.activities.update_activity(anna, activity_id, ChangeActivity(title=" "))
     with pytest.raises(ValidationFailed) as system:
-        crm.activities.update_activity(anna, activity_id, {"activity_type": "stage_change"})
+        crm.activities.update_activity(
+            anna, activity_id, ChangeActivity(activity_type="stage_change")
+        )
 
     assert (list(blank.value.errors), list(system.value.errors)) == (["title"], ["activity_type"])
     assert read_activity(crm, anna, activity_id).title == "n"
@@ -178,13 +182,13 @@ def test_given_an_activity_when_its_title_is_blanked_or_made_a_stage_change_then
 def test_given_a_system_stage_change_when_retyped_by_hand_then_400(crm: Crm, anna: Actor) -> None:
     funnel = crm.funnel(anna)
     lead_id = crm.leads.create_lead(
-        anna, {"contact_id": crm.contact(anna), "funnel_id": funnel.id, "title": "l"}
+        anna, CreateLead(contact_id=crm.contact(anna), funnel_id=funnel.id, title="l")
     )
     crm.leads.move_lead(anna, lead_id, funnel.ordered_stages[1].id)
     [stage_change] = crm.activities_about(lead_id)
 
     with pytest.raises(ValidationFailed):
-        crm.activities.update_activity(anna, stage_change.id, {"activity_type": "note"})
+        crm.activities.update_activity(anna, stage_change.id, ChangeActivity(activity_type="note"))
 
 
 def test_given_references_of_another_company_then_400_and_its_activities_not_found(
@@ -192,16 +196,16 @@ def test_given_references_of_another_company_then_400_and_its_activities_not_fou
 ) -> None:
     foreign_lead = a_lead(crm, boris)
     mine = crm.activities.create_activity(
-        anna, {"activity_type": "note", "title": "n", "contact_id": crm.contact(anna)}
+        anna, CreateActivity(activity_type="note", title="n", contact_id=crm.contact(anna))
     )
 
     with pytest.raises(ValidationFailed) as refused:
         crm.activities.create_activity(
-            anna, {"activity_type": "note", "title": "n", "lead_id": foreign_lead}
+            anna, CreateActivity(activity_type="note", title="n", lead_id=foreign_lead)
         )
     assert list(refused.value.errors) == ["lead"]
     with pytest.raises(NotFound):
-        crm.activities.update_activity(boris, mine, {"title": "x"})
+        crm.activities.update_activity(boris, mine, ChangeActivity(title="x"))
     with pytest.raises(NotFound):
         crm.activities.delete_activity(boris, mine)
 
@@ -217,12 +221,12 @@ def test_given_an_activity_date_then_it_is_kept_apart_from_created_at(
 
     activity_id = crm.activities.create_activity(
         anna,
-        {
-            "activity_type": "call",
-            "title": "c",
-            "contact_id": crm.contact(anna),
-            "activity_date": earlier,
-        },
+        CreateActivity(
+            activity_type="call",
+            title="c",
+            contact_id=crm.contact(anna),
+            activity_date=earlier,
+        ),
     )
 
     activity = read_activity(crm, anna, activity_id)
@@ -251,3 +255,22 @@ def test_given_the_type_as_text_then_the_aggregate_still_keeps_stage_changes_to_
         user_id=None,
     )
     assert note.activity_type is ActivityType.NOTE
+
+
+def test_given_a_title_over_255_chars_when_an_activity_is_written_then_400_on_title(
+    crm: Crm, anna: Actor
+) -> None:
+    contact = crm.contact(anna)
+    activity_id = crm.activities.create_activity(
+        anna, CreateActivity(activity_type="note", title="я" * 255, contact_id=contact)
+    )
+
+    with pytest.raises(ValidationFailed) as created:
+        crm.activities.create_activity(
+            anna, CreateActivity(activity_type="note", title="я" * 256, contact_id=contact)
+        )
+    with pytest.raises(ValidationFailed) as edited:
+        crm.activities.update_activity(anna, activity_id, ChangeActivity(title="я" * 256))
+
+    assert (list(created.value.errors), list(edited.value.errors)) == (["title"], ["title"])
+    assert [a.title for a in crm.activities_about(contact)] == ["я" * 255]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import attrs
 import pytest
 
 from crm_core import (
@@ -12,10 +14,13 @@ from crm_core import (
     Conflict,
     Deal,
     Funnel,
+    LeadStatus,
+    Money,
     NotFound,
     StageSpec,
     ValidationFailed,
 )
+from crm_core.services.pipeline import ChangeDeal, CreateDeal, CreateLead
 from crm_core.values import CompanyId, ContactId, DealId, new_id
 from tests.unit.conftest import Crm
 
@@ -33,9 +38,9 @@ def is_client(crm: Crm, actor: Actor, deal_id: DealId) -> bool:
         return uow.contacts.get(actor.company_id, deal.contact_id).is_client
 
 
-def open_deal(crm: Crm, actor: Actor, funnel: Funnel, **fields: object) -> DealId:
+def open_deal(crm: Crm, actor: Actor, funnel: Funnel, **fields: Any) -> DealId:
     values = {"contact_id": crm.contact(actor), "funnel_id": funnel.id, "title": "Сделка", **fields}
-    return crm.deals.create_deal(actor, values)
+    return crm.deals.create_deal(actor, CreateDeal(**values))
 
 
 def assert_settled(deal: Deal, funnel: Funnel) -> None:
@@ -55,7 +60,7 @@ def test_given_a_funnel_when_a_deal_is_created_then_it_is_open_in_the_first_stag
 ) -> None:
     funnel = crm.funnel(anna)
 
-    deal = read_deal(crm, anna, open_deal(crm, anna, funnel, amount="99.90"))
+    deal = read_deal(crm, anna, open_deal(crm, anna, funnel, amount=Money("99.90")))
 
     assert (deal.stage_id, deal.is_won, deal.is_lost, deal.closed_at) == (
         funnel.ordered_stages[0].id,
@@ -139,7 +144,7 @@ def test_given_a_closed_deal_when_moved_then_409_until_reopened(
         with pytest.raises(Conflict):
             crm.deals.move_deal(anna, deal_id, stage.id)
     with pytest.raises(Conflict):
-        crm.deals.update_deal(anna, deal_id, {"stage_id": funnel.ordered_stages[1].id})
+        crm.deals.update_deal(anna, deal_id, ChangeDeal(stage_id=funnel.ordered_stages[1].id))
 
     after = read_deal(crm, anna, deal_id)
     assert (after.stage_id, len(after.history)) == (before.stage_id, len(before.history))
@@ -374,7 +379,7 @@ def test_given_a_deal_when_patched_into_another_funnels_success_stage_then_it_is
     moved = crm.clock.advance(hours=2)
 
     crm.deals.update_deal(
-        anna, deal_id, {"funnel_id": other.id, "stage_id": other.ordered_stages[1].id}
+        anna, deal_id, ChangeDeal(funnel_id=other.id, stage_id=other.ordered_stages[1].id)
     )
 
     deal = read_deal(crm, anna, deal_id)
@@ -402,7 +407,7 @@ def test_given_another_companys_deal_then_every_action_is_not_found(
         lambda: crm.deals.mark_won(boris, deal_id),
         lambda: crm.deals.mark_lost(boris, deal_id, ""),
         lambda: crm.deals.reopen(boris, deal_id, stage),
-        lambda: crm.deals.update_deal(boris, deal_id, {"title": "x"}),
+        lambda: crm.deals.update_deal(boris, deal_id, ChangeDeal(title="x")),
         lambda: crm.deals.delete_deal(boris, deal_id),
     ):
         with pytest.raises(NotFound):
@@ -416,9 +421,9 @@ def test_given_references_of_another_company_when_a_deal_is_created_then_400_on_
 ) -> None:
     funnel, foreign_funnel = crm.funnel(anna), crm.funnel(boris)
     foreign_lead = crm.leads.create_lead(
-        boris, {"contact_id": crm.contact(boris), "funnel_id": foreign_funnel.id, "title": "l"}
+        boris, CreateLead(contact_id=crm.contact(boris), funnel_id=foreign_funnel.id, title="l")
     )
-    base = {"contact_id": crm.contact(anna), "funnel_id": funnel.id, "title": "x"}
+    base = CreateDeal(contact_id=crm.contact(anna), funnel_id=funnel.id, title="x")
 
     for field, value, error in [
         ("contact_id", crm.contact(boris), "contact"),
@@ -427,8 +432,60 @@ def test_given_references_of_another_company_when_a_deal_is_created_then_400_on_
         ("lead_id", foreign_lead, "lead"),
     ]:
         with pytest.raises(ValidationFailed) as refused:
-            crm.deals.create_deal(anna, {**base, field: value})
+            crm.deals.create_deal(anna, attrs.evolve(base, **{field: value}))
         assert list(refused.value.errors) == [error]
+
+
+def test_given_a_deal_made_from_a_lead_when_its_contact_is_changed_then_400_on_contact(
+    crm: Crm, anna: Actor
+) -> None:
+    funnel = crm.funnel(anna)
+    contact = crm.contact(anna)
+    lead_id = crm.leads.create_lead(
+        anna, CreateLead(contact_id=contact, funnel_id=funnel.id, title="Лид")
+    )
+    deal_id = crm.leads.convert_lead(anna, lead_id)
+    other = crm.contact(anna, phone="89160000000")
+
+    crm.deals.update_deal(anna, deal_id, ChangeDeal(contact_id=contact, title="Тот же"))
+    with pytest.raises(ValidationFailed) as refused:
+        crm.deals.update_deal(anna, deal_id, ChangeDeal(contact_id=other, title="Другой"))
+
+    assert list(refused.value.errors) == ["contact"]
+    deal = read_deal(crm, anna, deal_id)
+    assert (deal.contact_id, deal.title) == (contact, "Тот же")
+    with crm.read() as uow:
+        lead = uow.leads.get(anna.company_id, lead_id)
+    assert (lead.contact_id, lead.status) == (contact, LeadStatus.CONVERTED)
+
+
+def test_given_a_deal_without_a_lead_when_its_contact_is_changed_then_it_changes(
+    crm: Crm, anna: Actor
+) -> None:
+    funnel = crm.funnel(anna)
+    deal_id = open_deal(crm, anna, funnel)
+    other = crm.contact(anna, phone="89160000000")
+    edited = crm.clock.advance(hours=1)
+
+    crm.deals.update_deal(anna, deal_id, ChangeDeal(contact_id=other))
+
+    deal = read_deal(crm, anna, deal_id)
+    assert (deal.contact_id, deal.updated_at) == (other, edited)
+
+
+def test_given_a_title_over_255_chars_when_a_deal_is_created_or_edited_then_400_on_title(
+    crm: Crm, anna: Actor
+) -> None:
+    funnel = crm.funnel(anna)
+    deal_id = open_deal(crm, anna, funnel, title="я" * 255)
+
+    with pytest.raises(ValidationFailed) as created:
+        open_deal(crm, anna, funnel, title="я" * 256)
+    with pytest.raises(ValidationFailed) as edited:
+        crm.deals.update_deal(anna, deal_id, ChangeDeal(title="я" * 256))
+
+    assert (list(created.value.errors), list(edited.value.errors)) == (["title"], ["title"])
+    assert read_deal(crm, anna, deal_id).title == "я" * 255
 
 
 # --- the aggregate alone -----------------------------------------------------------------------
@@ -470,7 +527,13 @@ def test_given_bad_details_then_the_deal_refuses_them_all_and_keeps_its_values()
     deal = a_deal(Funnel.with_default_stages(CompanyId(new_id()), "a"))
 
     with pytest.raises(ValidationFailed) as refused:
-        deal.change_details(title="", amount="-1", probability="x", description="new")
+        deal.change_details(
+            NOW,
+            title="",
+            amount="-1",
+            probability="x",  # type: ignore[arg-type]
+            description="new",
+        )
 
     assert set(refused.value.errors) == {"title", "amount", "probability"}
     assert (deal.title, deal.description) == ("t", "")

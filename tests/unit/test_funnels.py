@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from crm_core import Actor, Color, Conflict, Funnel, NotFound, StageSpec, ValidationFailed
+from crm_core.services.funnels import ChangeFunnel, ChangeStage
+from crm_core.services.pipeline import CreateDeal, CreateLead
 from crm_core.values import CompanyId, new_id
 from tests.unit.conftest import Crm
 
@@ -83,7 +85,7 @@ def test_given_a_funnel_when_a_stage_is_added_with_a_taken_order_then_400_on_ord
     funnel = crm.funnel(anna)
 
     with pytest.raises(ValidationFailed) as refused:
-        crm.funnels.create_stage(anna, funnel.id, {"name": "Дубль", "order": 3})
+        crm.funnels.create_stage(anna, funnel.id, ChangeStage(name="Дубль", order=3))
 
     assert refused.value.errors == {
         "order": ["A stage with this order already exists in the funnel."]
@@ -96,7 +98,7 @@ def test_given_a_funnel_when_a_stage_is_added_without_order_then_it_goes_last_lo
     funnel = crm.funnel(anna)
 
     stage_id = crm.funnels.create_stage(
-        anna, funnel.id, {"name": "Архив", "color": Color("#ABCDEF")}
+        anna, funnel.id, ChangeStage(name="Архив", color=Color("#ABCDEF"))
     )
 
     stage = crm.funnel_of(anna, funnel.id).stage(stage_id)
@@ -107,7 +109,7 @@ def test_given_a_success_stage_that_is_not_final_then_it_is_refused(crm: Crm, an
     funnel = crm.funnel(anna)
 
     with pytest.raises(ValidationFailed) as refused:
-        crm.funnels.create_stage(anna, funnel.id, {"name": "x", "is_success": True})
+        crm.funnels.create_stage(anna, funnel.id, ChangeStage(name="x", is_success=True))
 
     assert list(refused.value.errors) == ["is_success"]
 
@@ -116,7 +118,7 @@ def test_given_an_empty_stage_when_its_flags_change_then_they_change(crm: Crm, a
     funnel = crm.funnel(anna)
     stage = funnel.ordered_stages[3]
 
-    crm.funnels.update_stage(anna, stage.id, {"is_final": True, "is_success": True})
+    crm.funnels.update_stage(anna, stage.id, ChangeStage(is_final=True, is_success=True))
 
     changed = crm.funnel_of(anna, funnel.id).stage(stage.id)
     assert (changed.is_final, changed.is_success) == (True, True)
@@ -130,15 +132,14 @@ def test_given_an_occupied_stage_when_its_flags_change_then_409_and_nothing_chan
     assert success is not None
     contact = crm.contact(anna)
     crm.deals.create_deal(
-        anna,
-        {"contact_id": contact, "funnel_id": funnel.id, "title": "d", "stage_id": success.id},
+        anna, CreateDeal(contact_id=contact, funnel_id=funnel.id, title="d", stage_id=success.id)
     )
 
     with pytest.raises(Conflict):
-        crm.funnels.update_stage(anna, success.id, {"is_success": False})
+        crm.funnels.update_stage(anna, success.id, ChangeStage(is_success=False))
 
     assert crm.funnel_of(anna, funnel.id).stage(success.id).is_success
-    crm.funnels.update_stage(anna, success.id, {"name": "Победа", "color": Color("#000000")})
+    crm.funnels.update_stage(anna, success.id, ChangeStage(name="Победа", color=Color("#000000")))
     renamed = crm.funnel_of(anna, funnel.id).stage(success.id)
     assert (renamed.name, renamed.is_success) == ("Победа", True)
 
@@ -147,7 +148,7 @@ def test_given_an_occupied_stage_or_funnel_when_deleted_then_409(crm: Crm, anna:
     funnel = crm.funnel(anna)
     first = funnel.ordered_stages[0]
     crm.leads.create_lead(
-        anna, {"contact_id": crm.contact(anna), "funnel_id": funnel.id, "title": "l"}
+        anna, CreateLead(contact_id=crm.contact(anna), funnel_id=funnel.id, title="l")
     )
 
     with pytest.raises(Conflict):
@@ -176,7 +177,7 @@ def test_given_a_funnel_when_renamed_then_only_plain_fields_change(crm: Crm, ann
     funnel = crm.funnel(anna)
     crm.clock.advance(hours=1)
 
-    crm.funnels.update_funnel(anna, funnel.id, {"name": "Опт", "is_active": False})
+    crm.funnels.update_funnel(anna, funnel.id, ChangeFunnel(name="Опт", is_active=False))
 
     changed = crm.funnel_of(anna, funnel.id)
     assert (changed.name, changed.is_active, len(changed.stages)) == ("Опт", False, 6)
@@ -192,15 +193,15 @@ def test_given_another_companys_funnel_then_it_is_not_found_and_no_reference(
     with pytest.raises(NotFound):
         crm.funnel_of(boris, funnel.id)
     with pytest.raises(NotFound):
-        crm.funnels.update_funnel(boris, funnel.id, {"name": "x"})
+        crm.funnels.update_funnel(boris, funnel.id, ChangeFunnel(name="x"))
     with pytest.raises(NotFound):
         crm.funnels.delete_funnel(boris, funnel.id)
     with pytest.raises(NotFound):
-        crm.funnels.update_stage(boris, stage.id, {"name": "x"})
+        crm.funnels.update_stage(boris, stage.id, ChangeStage(name="x"))
     with pytest.raises(NotFound):
         crm.funnels.delete_stage(boris, stage.id)
     with pytest.raises(ValidationFailed) as refused:
-        crm.funnels.create_stage(boris, funnel.id, {"name": "x"})
+        crm.funnels.create_stage(boris, funnel.id, ChangeStage(name="x"))
     assert list(refused.value.errors) == ["funnel"]
     assert crm.funnel_of(anna, funnel.id).ordered_stages[0].name == "Новый лид"
 
@@ -213,7 +214,7 @@ def test_given_a_blank_or_long_name_then_the_funnel_is_refused_and_kept(
     with pytest.raises(ValidationFailed) as blank:
         crm.funnels.create_funnel(anna, " ")
     with pytest.raises(ValidationFailed) as long:
-        crm.funnels.update_funnel(anna, funnel.id, {"name": "я" * 256})
+        crm.funnels.update_funnel(anna, funnel.id, ChangeFunnel(name="я" * 256))
 
     assert (list(blank.value.errors), list(long.value.errors)) == (["name"], ["name"])
     assert crm.funnel_of(anna, funnel.id).name == "Продажи"
@@ -231,5 +232,43 @@ def test_given_colours_as_text_then_they_are_checked_per_stage_and_kept_lower_ca
     funnel = crm.funnel(anna, stages=[StageSpec("a", 1, "#ABCDEF")])
     stage = funnel.ordered_stages[0]
     assert stage.color == Color("#abcdef")
-    crm.funnels.update_stage(anna, stage.id, {"color": "#FFFFFF"})
+    crm.funnels.update_stage(anna, stage.id, ChangeStage(color="#FFFFFF"))
     assert crm.funnel_of(anna, funnel.id).stage(stage.id).color.hex == "#ffffff"
+
+
+def test_given_100_stages_when_one_more_is_added_or_created_then_400_and_nothing_changes(
+    crm: Crm, anna: Actor
+) -> None:
+    specs = [StageSpec(f"s{n}", n) for n in range(1, 101)]
+    funnel = crm.funnel(anna, stages=specs)
+
+    with pytest.raises(ValidationFailed) as added:
+        crm.funnels.create_stage(anna, funnel.id, ChangeStage(name="101"))
+    with pytest.raises(ValidationFailed) as created:
+        crm.funnels.create_funnel(anna, "f", stages=[*specs, StageSpec("s101", 101)])
+
+    assert (list(added.value.errors), list(created.value.errors)) == (["funnel"], ["stages"])
+    assert len(crm.funnel_of(anna, funnel.id).stages) == 100
+    assert len(crm.db.rows("funnels")) == 1
+
+
+def test_given_99_stages_when_one_is_added_then_it_is_the_hundredth(crm: Crm, anna: Actor) -> None:
+    funnel = crm.funnel(anna, stages=[StageSpec(f"s{n}", n) for n in range(1, 100)])
+
+    stage_id = crm.funnels.create_stage(anna, funnel.id, ChangeStage(name="s100"))
+
+    changed = crm.funnel_of(anna, funnel.id)
+    assert (len(changed.stages), changed.stage(stage_id).order) == (100, 100)
+
+
+def test_given_a_stage_name_over_255_chars_then_400_on_name(crm: Crm, anna: Actor) -> None:
+    funnel = crm.funnel(anna)
+    stage = funnel.ordered_stages[0]
+
+    with pytest.raises(ValidationFailed) as added:
+        crm.funnels.create_stage(anna, funnel.id, ChangeStage(name="я" * 256))
+    with pytest.raises(ValidationFailed) as renamed:
+        crm.funnels.update_stage(anna, stage.id, ChangeStage(name="я" * 256))
+
+    assert (list(added.value.errors), list(renamed.value.errors)) == (["name"], ["name"])
+    assert crm.funnel_of(anna, funnel.id).stage(stage.id).name == "Новый лид"

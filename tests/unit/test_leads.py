@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
+import attrs
 import pytest
 
 from crm_core import (
@@ -17,9 +19,12 @@ from crm_core import (
     Money,
     NotFound,
     Probability,
+    Role,
     StageSpec,
     ValidationFailed,
 )
+from crm_core.services.pipeline import ChangeLead, ConvertLead, CreateDeal, CreateLead
+from crm_core.services.tenancy import ChangeUser
 from crm_core.values import CompanyId, ContactId, LeadId, UserId, new_id
 from tests.unit.conftest import Crm
 
@@ -31,9 +36,9 @@ def read_lead(crm: Crm, actor: Actor, lead_id: LeadId) -> Lead:
         return uow.leads.get(actor.company_id, lead_id)
 
 
-def open_lead(crm: Crm, actor: Actor, funnel: Funnel, **fields: object) -> LeadId:
+def open_lead(crm: Crm, actor: Actor, funnel: Funnel, **fields: Any) -> LeadId:
     values = {"contact_id": crm.contact(actor), "funnel_id": funnel.id, "title": "Сайт", **fields}
-    return crm.leads.create_lead(actor, values)
+    return crm.leads.create_lead(actor, CreateLead(**values))
 
 
 # --- creating ------------------------------------------------------------------------------
@@ -65,14 +70,10 @@ def test_given_a_funnel_when_a_lead_is_created_then_it_is_open_in_the_first_stag
     assert entry.actor_id == anna.user_id
 
 
-def test_given_plain_values_when_a_lead_is_created_then_they_are_typed(
-    crm: Crm, anna: Actor
-) -> None:
-    funnel = crm.funnel(anna)
+def test_given_plain_values_when_a_lead_is_opened_then_they_are_typed() -> None:
+    funnel = Funnel.with_default_stages(CompanyId(new_id()), "a")
 
-    lead = read_lead(
-        crm, anna, open_lead(crm, anna, funnel, estimated_value="50000", probability=40)
-    )
+    lead = a_lead(funnel, estimated_value="50000", probability=40)
 
     assert (lead.estimated_value, lead.probability) == (
         Money(Decimal("50000.00")),
@@ -80,15 +81,57 @@ def test_given_plain_values_when_a_lead_is_created_then_they_are_typed(
     )
 
 
-def test_given_bad_values_when_a_lead_is_created_then_each_field_is_named(
+def test_given_bad_values_when_a_lead_is_opened_then_each_field_is_named() -> None:
+    funnel = Funnel.with_default_stages(CompanyId(new_id()), "a")
+
+    with pytest.raises(ValidationFailed) as refused:
+        a_lead(funnel, title=" ", estimated_value="1.005", probability=101)
+
+    assert set(refused.value.errors) == {"title", "estimated_value", "probability"}
+
+
+def test_given_a_title_or_source_too_long_when_a_lead_is_created_then_400_on_each(
     crm: Crm, anna: Actor
 ) -> None:
     funnel = crm.funnel(anna)
+    open_lead(crm, anna, funnel, title="я" * 255, source="x" * 64)
 
     with pytest.raises(ValidationFailed) as refused:
-        open_lead(crm, anna, funnel, title=" ", estimated_value="1.005", probability=101)
+        open_lead(crm, anna, funnel, title="я" * 256, source="x" * 65)
 
-    assert set(refused.value.errors) == {"title", "estimated_value", "probability"}
+    assert set(refused.value.errors) == {"title", "source"}
+    assert len(crm.db.rows("leads")) == 1
+
+
+def test_given_a_final_stage_when_a_lead_is_created_there_then_400_on_stage(
+    crm: Crm, anna: Actor
+) -> None:
+    funnel = crm.funnel(anna)
+    assert funnel.success_stage and funnel.failure_stage
+
+    for final in (funnel.success_stage, funnel.failure_stage):
+        with pytest.raises(ValidationFailed) as refused:
+            open_lead(crm, anna, funnel, stage_id=final.id)
+        assert list(refused.value.errors) == ["stage"]
+
+    assert crm.db.rows("leads") == []
+
+
+def test_given_an_inactive_owner_when_a_lead_is_created_or_edited_then_400_on_owner(
+    crm: Crm, anna: Actor
+) -> None:
+    funnel = crm.funnel(anna)
+    colleague = crm.company("ООО Ромашка", Role.MANAGER)
+    lead_id = open_lead(crm, anna, funnel, owner_id=colleague.user_id)
+    crm.access.update_user(anna, colleague.user_id, ChangeUser(is_active=False))
+
+    with pytest.raises(ValidationFailed) as created:
+        open_lead(crm, anna, funnel, owner_id=colleague.user_id)
+    with pytest.raises(ValidationFailed) as edited:
+        crm.leads.update_lead(anna, lead_id, ChangeLead(owner_id=colleague.user_id, title="x"))
+
+    assert (list(created.value.errors), list(edited.value.errors)) == (["owner"], ["owner"])
+    assert read_lead(crm, anna, lead_id).title == "Сайт"
 
 
 def test_given_a_stage_of_another_funnel_when_a_lead_is_created_then_400_on_stage(
@@ -118,7 +161,7 @@ def test_given_references_of_another_company_then_400_on_each_field(
 ) -> None:
     funnel, foreign_funnel = crm.funnel(anna), crm.funnel(boris)
     contact, foreign_contact = crm.contact(anna), crm.contact(boris)
-    base = {"contact_id": contact, "funnel_id": funnel.id, "title": "x"}
+    base = CreateLead(contact_id=contact, funnel_id=funnel.id, title="x")
 
     for field, value, error in [
         ("contact_id", foreign_contact, "contact"),
@@ -127,7 +170,7 @@ def test_given_references_of_another_company_then_400_on_each_field(
         ("contact_id", ContactId(new_id()), "contact"),
     ]:
         with pytest.raises(ValidationFailed) as refused:
-            crm.leads.create_lead(anna, {**base, field: value})
+            crm.leads.create_lead(anna, attrs.evolve(base, **{field: value}))
         assert list(refused.value.errors) == [error]
 
 
@@ -197,12 +240,14 @@ def test_given_a_closed_lead_when_moved_then_409_even_towards_its_own_stage(
         crm.leads.convert_lead(anna, lead_id)
     else:
         crm.leads.mark_lead_lost(anna, lead_id, "дорого")
+    before = read_lead(crm, anna, lead_id)
 
-    for stage in funnel.ordered_stages[:2]:
+    for stage in (funnel.ordered_stages[1], funnel.stage(before.stage_id)):
         with pytest.raises(Conflict):
             crm.leads.move_lead(anna, lead_id, stage.id)
 
-    assert len(read_lead(crm, anna, lead_id).history) == 1
+    after = read_lead(crm, anna, lead_id)
+    assert (after.stage_id, len(after.history)) == (before.stage_id, len(before.history))
 
 
 def test_given_another_companys_lead_then_every_action_is_not_found(
@@ -215,7 +260,7 @@ def test_given_another_companys_lead_then_every_action_is_not_found(
         lambda: crm.leads.move_lead(boris, lead_id, funnel.ordered_stages[1].id),
         lambda: crm.leads.convert_lead(boris, lead_id),
         lambda: crm.leads.mark_lead_lost(boris, lead_id, ""),
-        lambda: crm.leads.update_lead(boris, lead_id, {"title": "x"}),
+        lambda: crm.leads.update_lead(boris, lead_id, ChangeLead(title="x")),
         lambda: crm.leads.delete_lead(boris, lead_id),
     ):
         with pytest.raises(NotFound):
@@ -232,7 +277,12 @@ def test_given_an_open_lead_when_converted_then_a_deal_copies_it_and_the_lead_cl
 ) -> None:
     funnel = crm.funnel(anna)
     lead_id = open_lead(
-        crm, anna, funnel, estimated_value=Money.parse("1500"), probability=30, description="d"
+        crm,
+        anna,
+        funnel,
+        estimated_value=Money("1500"),
+        probability=Probability(30),
+        description="d",
     )
     crm.leads.move_lead(anna, lead_id, funnel.ordered_stages[2].id)
     converted = crm.clock.advance(days=1)
@@ -262,7 +312,7 @@ def test_given_a_body_when_a_lead_is_converted_then_title_amount_and_stage_are_t
     target = funnel.ordered_stages[3]
 
     deal_id = crm.leads.convert_lead(
-        anna, lead_id, title="Сайт+", amount=Money.parse("10"), stage_id=target.id
+        anna, lead_id, ConvertLead(title="Сайт+", amount=Money("10"), stage_id=target.id)
     )
 
     with crm.read() as uow:
@@ -282,27 +332,27 @@ def test_given_a_converted_lead_when_converted_again_then_409_and_one_deal_stays
     with pytest.raises(ValidationFailed) as refused:
         crm.deals.create_deal(
             anna,
-            {
-                "lead_id": lead_id,
-                "contact_id": read_lead(crm, anna, lead_id).contact_id,
-                "funnel_id": funnel.id,
-                "title": "again",
-            },
+            CreateDeal(
+                lead_id=lead_id,
+                contact_id=read_lead(crm, anna, lead_id).contact_id,
+                funnel_id=funnel.id,
+                title="again",
+            ),
         )
 
     assert list(refused.value.errors) == ["lead"]
     assert [d.id for d in crm.db.rows("deals") if d.lead_id == lead_id] == [deal_id]
 
 
-def test_given_a_lead_in_a_success_stage_when_converted_then_the_deal_is_won_and_client(
+def test_given_a_success_stage_when_a_lead_is_converted_into_it_then_the_deal_is_won_and_client(
     crm: Crm, anna: Actor
 ) -> None:
     funnel = crm.funnel(anna)
     success = funnel.success_stage
     assert success is not None
-    lead_id = open_lead(crm, anna, funnel, stage_id=success.id)
+    lead_id = open_lead(crm, anna, funnel)
 
-    deal_id = crm.leads.convert_lead(anna, lead_id)
+    deal_id = crm.leads.convert_lead(anna, lead_id, ConvertLead(stage_id=success.id))
 
     with crm.read() as uow:
         deal = uow.deals.get(anna.company_id, deal_id)
@@ -310,10 +360,12 @@ def test_given_a_lead_in_a_success_stage_when_converted_then_the_deal_is_won_and
     assert (deal.is_won, deal.closed_at, contact.is_client) == (True, crm.clock.now(), True)
 
 
-def test_given_an_open_lead_when_marked_lost_then_it_is_lost_with_reason_and_closed(
+def test_given_an_open_lead_when_marked_lost_then_it_is_lost_in_the_failure_stage_as_a_move(
     crm: Crm, anna: Actor
 ) -> None:
     funnel = crm.funnel(anna)
+    first, failure = funnel.ordered_stages[0], funnel.failure_stage
+    assert failure is not None
     lead_id = open_lead(crm, anna, funnel)
     lost_at = crm.clock.advance(hours=3)
 
@@ -323,8 +375,111 @@ def test_given_an_open_lead_when_marked_lost_then_it_is_lost_with_reason_and_clo
 
     lead = read_lead(crm, anna, lead_id)
     assert (lead.status, lead.lost_reason, lead.closed_at) == (LeadStatus.LOST, "дорого", lost_at)
+    assert (lead.stage_id, lead.stage_changed_at) == (failure.id, lost_at)
+    assert [(t.from_stage_id, t.to_stage_id, t.entered_at, t.left_at) for t in lead.history] == [
+        (None, first.id, NOW, lost_at),
+        (first.id, failure.id, lost_at, None),
+    ]
+    [activity] = crm.activities_about(lead_id)
+    assert activity.activity_type is ActivityType.STAGE_CHANGE
+    assert (activity.description, activity.activity_date) == (
+        "Новый лид → Закрыта неудачно",
+        lost_at,
+    )
     with pytest.raises(Conflict):
         crm.leads.convert_lead(anna, lead_id)
+
+
+def test_given_several_failure_stages_when_a_lead_is_lost_then_it_goes_to_the_lowest(
+    crm: Crm, anna: Actor
+) -> None:
+    funnel = crm.funnel(
+        anna,
+        stages=[
+            StageSpec("Open", 1),
+            StageSpec("Lost late", 9, is_final=True),
+            StageSpec("Lost", 5, is_final=True),
+        ],
+    )
+    lead_id = open_lead(crm, anna, funnel)
+
+    crm.leads.mark_lead_lost(anna, lead_id, "")
+
+    assert funnel.stage(read_lead(crm, anna, lead_id).stage_id).name == "Lost"
+
+
+def test_given_a_funnel_without_failure_stage_when_a_lead_is_lost_then_it_stays_put(
+    crm: Crm, anna: Actor
+) -> None:
+    funnel = crm.funnel(anna, stages=[StageSpec("Open", 1), StageSpec("Next", 2)])
+    lead_id = open_lead(crm, anna, funnel)
+
+    crm.leads.mark_lead_lost(anna, lead_id, "")
+
+    lead = read_lead(crm, anna, lead_id)
+    assert (lead.status, funnel.stage(lead.stage_id).name, len(lead.history)) == (
+        LeadStatus.LOST,
+        "Open",
+        1,
+    )
+    assert crm.activities_about(lead_id) == []
+
+
+def test_given_a_reason_over_1000_chars_when_a_lead_is_lost_then_400_on_reason(
+    crm: Crm, anna: Actor
+) -> None:
+    funnel = crm.funnel(anna)
+    lead_id = open_lead(crm, anna, funnel)
+
+    crm.leads.mark_lead_lost(anna, open_lead(crm, anna, funnel), "x" * 1000)
+    with pytest.raises(ValidationFailed) as refused:
+        crm.leads.mark_lead_lost(anna, lead_id, "x" * 1001)
+
+    assert list(refused.value.errors) == ["reason"]
+    assert read_lead(crm, anna, lead_id).is_open
+
+
+def test_given_an_open_lead_when_moved_into_a_failure_stage_then_it_is_lost(
+    crm: Crm, anna: Actor
+) -> None:
+    funnel = crm.funnel(anna)
+    failure = funnel.failure_stage
+    assert failure is not None
+    lead_id = open_lead(crm, anna, funnel)
+    moved = crm.clock.advance(days=1)
+
+    crm.leads.move_lead(anna, lead_id, failure.id)
+
+    lead = read_lead(crm, anna, lead_id)
+    assert (lead.status, lead.stage_id, lead.closed_at, lead.lost_reason) == (
+        LeadStatus.LOST,
+        failure.id,
+        moved,
+        "",
+    )
+    assert len(lead.history) == 2
+    [activity] = crm.activities_about(lead_id)
+    assert activity.description == "Новый лид → Закрыта неудачно"
+
+
+def test_given_an_open_lead_when_moved_into_a_success_stage_then_409_and_it_stays(
+    crm: Crm, anna: Actor
+) -> None:
+    funnel = crm.funnel(anna)
+    success = funnel.success_stage
+    assert success is not None
+    lead_id = open_lead(crm, anna, funnel)
+
+    with pytest.raises(Conflict, match="convert"):
+        crm.leads.move_lead(anna, lead_id, success.id)
+
+    lead = read_lead(crm, anna, lead_id)
+    assert (lead.status, lead.stage_id, len(lead.history)) == (
+        LeadStatus.OPEN,
+        funnel.ordered_stages[0].id,
+        1,
+    )
+    assert crm.activities_about(lead_id) == []
 
 
 def test_given_a_converted_lead_when_marked_lost_then_409(crm: Crm, anna: Actor) -> None:
@@ -346,8 +501,7 @@ def test_given_an_open_lead_when_a_deal_names_it_then_the_lead_is_converted(
     contact = read_lead(crm, anna, lead_id).contact_id
 
     deal_id = crm.deals.create_deal(
-        anna,
-        {"lead_id": lead_id, "contact_id": contact, "funnel_id": funnel.id, "title": "Сделка"},
+        anna, CreateDeal(lead_id=lead_id, contact_id=contact, funnel_id=funnel.id, title="Сделка")
     )
 
     lead = read_lead(crm, anna, lead_id)
@@ -363,12 +517,12 @@ def test_given_a_lead_of_another_contact_when_a_deal_names_it_then_400_on_lead(
     with pytest.raises(ValidationFailed) as refused:
         crm.deals.create_deal(
             anna,
-            {
-                "lead_id": lead_id,
-                "contact_id": crm.contact(anna, phone="89160000000"),
-                "funnel_id": funnel.id,
-                "title": "x",
-            },
+            CreateDeal(
+                lead_id=lead_id,
+                contact_id=crm.contact(anna, phone="89160000000"),
+                funnel_id=funnel.id,
+                title="x",
+            ),
         )
 
     assert list(refused.value.errors) == ["lead"]
@@ -386,7 +540,7 @@ def test_given_a_lead_when_patched_into_another_funnel_then_it_moves_and_both_st
     lead_id = open_lead(crm, anna, funnel)
     moved = crm.clock.advance(days=1)
 
-    crm.leads.update_lead(anna, lead_id, {"funnel_id": other.id, "title": "Новый"})
+    crm.leads.update_lead(anna, lead_id, ChangeLead(funnel_id=other.id, title="Новый"))
 
     lead = read_lead(crm, anna, lead_id)
     assert (lead.funnel_id, lead.stage_id, lead.title) == (
@@ -403,9 +557,9 @@ def test_given_a_lead_when_patched_with_a_stage_then_it_is_a_move(crm: Crm, anna
     funnel, other = crm.funnel(anna), crm.funnel(anna)
     lead_id = open_lead(crm, anna, funnel)
 
-    crm.leads.update_lead(anna, lead_id, {"stage_id": funnel.ordered_stages[1].id})
+    crm.leads.update_lead(anna, lead_id, ChangeLead(stage_id=funnel.ordered_stages[1].id))
     with pytest.raises(ValidationFailed) as refused:
-        crm.leads.update_lead(anna, lead_id, {"stage_id": other.ordered_stages[2].id})
+        crm.leads.update_lead(anna, lead_id, ChangeLead(stage_id=other.ordered_stages[2].id))
 
     assert list(refused.value.errors) == ["stage"]
     lead = read_lead(crm, anna, lead_id)
@@ -420,37 +574,136 @@ def test_given_a_lead_when_patched_into_a_foreign_funnel_then_400_on_funnel(
     lead_id = open_lead(crm, anna, funnel)
 
     with pytest.raises(ValidationFailed) as refused:
-        crm.leads.update_lead(anna, lead_id, {"funnel_id": foreign.id})
+        crm.leads.update_lead(anna, lead_id, ChangeLead(funnel_id=foreign.id))
 
     assert list(refused.value.errors) == ["funnel"]
 
 
-def test_given_a_converted_lead_when_patched_into_another_stage_then_409_but_plain_edits_work(
+@pytest.mark.parametrize("close", ["convert", "lose"])
+def test_given_a_closed_lead_when_its_contact_funnel_or_stage_is_edited_then_409_and_kept(
+    crm: Crm, anna: Actor, close: str
+) -> None:
+    funnel, other = crm.funnel(anna), crm.funnel(anna)
+    lead_id = open_lead(crm, anna, funnel)
+    if close == "convert":
+        crm.leads.convert_lead(anna, lead_id)
+    else:
+        crm.leads.mark_lead_lost(anna, lead_id, "дорого")
+    before = read_lead(crm, anna, lead_id)
+    stranger = crm.contact(anna, phone="89160000000")
+
+    for change in (
+        ChangeLead(stage_id=funnel.ordered_stages[1].id),
+        ChangeLead(funnel_id=other.id),
+        ChangeLead(contact_id=stranger),
+        ChangeLead(contact_id=stranger, title="Не то"),
+    ):
+        with pytest.raises(Conflict):
+            crm.leads.update_lead(anna, lead_id, change)
+
+    after = read_lead(crm, anna, lead_id)
+    assert (after.contact_id, after.funnel_id, after.stage_id, after.title) == (
+        before.contact_id,
+        funnel.id,
+        before.stage_id,
+        "Сайт",
+    )
+    assert len(after.history) == len(before.history)
+
+
+@pytest.mark.parametrize("close", ["convert", "lose"])
+def test_given_a_closed_lead_when_its_plain_fields_are_edited_then_they_change(
+    crm: Crm, anna: Actor, close: str
+) -> None:
+    funnel = crm.funnel(anna)
+    colleague = crm.company("ООО Ромашка", Role.MANAGER)
+    lead_id = open_lead(crm, anna, funnel)
+    if close == "convert":
+        crm.leads.convert_lead(anna, lead_id)
+    else:
+        crm.leads.mark_lead_lost(anna, lead_id, "дорого")
+    before = read_lead(crm, anna, lead_id)
+    edited = crm.clock.advance(hours=1)
+
+    crm.leads.update_lead(
+        anna,
+        lead_id,
+        ChangeLead(
+            title="Итог",
+            description="итог",
+            source="сайт",
+            owner_id=colleague.user_id,
+            estimated_value=Money("700"),
+            # Naming the contact, funnel and stage it already has is no change.
+            contact_id=before.contact_id,
+            funnel_id=before.funnel_id,
+            stage_id=before.stage_id,
+        ),
+    )
+
+    lead = read_lead(crm, anna, lead_id)
+    assert (lead.title, lead.description, lead.source, lead.owner_id) == (
+        "Итог",
+        "итог",
+        "сайт",
+        colleague.user_id,
+    )
+    assert (str(lead.estimated_value), lead.updated_at) == ("700.00", edited)
+    assert (lead.status, lead.stage_id, lead.closed_at) == (
+        before.status,
+        before.stage_id,
+        before.closed_at,
+    )
+
+
+def test_given_an_open_lead_when_its_contact_is_edited_then_it_changes(
     crm: Crm, anna: Actor
 ) -> None:
     funnel = crm.funnel(anna)
     lead_id = open_lead(crm, anna, funnel)
-    crm.leads.convert_lead(anna, lead_id)
+    other = crm.contact(anna, phone="89160000000")
 
-    with pytest.raises(Conflict):
-        crm.leads.update_lead(anna, lead_id, {"stage_id": funnel.ordered_stages[1].id})
-    crm.leads.update_lead(anna, lead_id, {"description": "итог"})
+    crm.leads.update_lead(anna, lead_id, ChangeLead(contact_id=other))
+    with pytest.raises(ValidationFailed) as refused:
+        crm.leads.update_lead(anna, lead_id, ChangeLead(contact_id=ContactId(new_id())))
+
+    assert list(refused.value.errors) == ["contact"]
+    assert read_lead(crm, anna, lead_id).contact_id == other
+
+
+def test_given_an_open_lead_when_edited_into_a_final_stage_then_400_on_stage(
+    crm: Crm, anna: Actor
+) -> None:
+    funnel = crm.funnel(anna)
+    other = crm.funnel(anna, stages=[StageSpec("A", 1), StageSpec("Lost", 2, is_final=True)])
+    lead_id = open_lead(crm, anna, funnel)
+    assert funnel.success_stage and funnel.failure_stage
+
+    for change in (
+        ChangeLead(stage_id=funnel.success_stage.id),
+        ChangeLead(stage_id=funnel.failure_stage.id),
+        ChangeLead(funnel_id=other.id, stage_id=other.ordered_stages[1].id),
+    ):
+        with pytest.raises(ValidationFailed) as refused:
+            crm.leads.update_lead(anna, lead_id, change)
+        assert list(refused.value.errors) == ["stage"]
 
     lead = read_lead(crm, anna, lead_id)
-    assert (lead.description, lead.stage_id) == ("итог", funnel.ordered_stages[0].id)
+    assert (lead.status, lead.funnel_id, len(lead.history)) == (LeadStatus.OPEN, funnel.id, 1)
 
 
 # --- the aggregate alone ---------------------------------------------------------------------
 
 
-def a_lead(funnel: Funnel) -> Lead:
+def a_lead(funnel: Funnel, **details: Any) -> Lead:
+    values = {"title": "t", **details}
     return Lead.open(
         company_id=funnel.company_id,
         contact_id=ContactId(new_id()),
         funnel=funnel,
-        title="t",
         now=NOW,
         actor=UserId(new_id()),
+        **values,
     )
 
 

@@ -34,6 +34,7 @@ from crm_core.errors import (
 from crm_core.inbox import ChannelItem, DeliveryError, IncomingItem, StatusItem
 from crm_core.ports import OutgoingMessage
 from crm_core.services.messaging import MessagingUseCases
+from crm_core.services.pipeline import CreateLead
 from crm_core.values import AccountId, ContactId, FunnelId, MessageId, new_id
 from tests.fakes import FakeGateway, FakeSecretBox
 from tests.unit.conftest import Crm
@@ -643,7 +644,7 @@ def test_given_a_send_then_a_message_activity_is_on_the_contact_and_its_open_lea
     contact_id = crm.contact(anna)
     funnel = crm.funnel(anna)
     lead_id = crm.leads.create_lead(
-        anna, {"contact_id": contact_id, "funnel_id": funnel.id, "title": "Диван"}
+        anna, CreateLead(contact_id=contact_id, funnel_id=funnel.id, title="Диван")
     )
 
     message_id = messaging.send_message(anna, account, contact_id=contact_id, text="Привет")
@@ -664,7 +665,7 @@ def test_given_a_lead_of_another_contact_when_sending_then_it_is_refused(
     funnel = crm.funnel(anna)
     other = crm.contact(anna, phone="+7 999 000-00-01")
     lead_id = crm.leads.create_lead(
-        anna, {"contact_id": other, "funnel_id": funnel.id, "title": "Чужой"}
+        anna, CreateLead(contact_id=other, funnel_id=funnel.id, title="Чужой")
     )
 
     with pytest.raises(ValidationFailed) as refused:
@@ -681,7 +682,7 @@ def test_given_only_a_lead_when_sending_then_its_contact_is_the_recipient(
     funnel = crm.funnel(anna)
     contact_id = crm.contact(anna, phone="+7 999 555-44-33")
     lead_id = crm.leads.create_lead(
-        anna, {"contact_id": contact_id, "funnel_id": funnel.id, "title": "Диван"}
+        anna, CreateLead(contact_id=contact_id, funnel_id=funnel.id, title="Диван")
     )
 
     message_id = messaging.send_message(anna, account, lead_id=lead_id, text="Привет")
@@ -992,7 +993,7 @@ def test_given_a_contact_with_an_open_lead_then_the_message_joins_it_and_no_lead
     account = an_account(messaging, anna, default_funnel_id=funnel.id)
     contact_id = crm.contact(anna, phone="+7 999 123-45-67")
     lead_id = crm.leads.create_lead(
-        anna, {"contact_id": contact_id, "funnel_id": funnel.id, "title": "Диван"}
+        anna, CreateLead(contact_id=contact_id, funnel_id=funnel.id, title="Диван")
     )
 
     messaging.receive(account, [incoming()])

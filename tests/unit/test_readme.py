@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
@@ -16,5 +18,8 @@ def library_example() -> str:
     return found.group(1)
 
 
-def test_the_library_example_of_the_readme_runs_as_is() -> None:
+def test_the_library_example_of_the_readme_runs_as_is_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # nothing of the checkout is needed, only the package
     exec(compile(library_example(), str(README), "exec"), {"__name__": "readme_example"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from crm_core import (
@@ -17,8 +19,18 @@ from crm_core import (
     ValidationFailed,
 )
 from crm_core.errors import FieldErrors
-from crm_core.tenancy import hash_token
+from crm_core.services.tenancy import (
+    AddUser,
+    ChangeBranch,
+    ChangeOwnPassword,
+    ChangeUser,
+    CreateBranch,
+)
+from crm_core.tenancy import User, hash_token
+from crm_core.values import CompanyId, new_id
 from tests.unit.conftest import Crm
+
+T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 
 def test_given_a_new_company_name_when_a_user_is_created_then_the_company_is_made_once(
@@ -97,11 +109,11 @@ def test_given_a_manager_when_an_admin_action_is_asked_then_permission_is_denied
 def test_given_branches_then_they_belong_to_their_company(
     crm: Crm, anna: Actor, boris: Actor
 ) -> None:
-    branch_id = crm.access.create_branch(anna, {"name": "Центр", "address": "Тверская, 1"})
+    branch_id = crm.access.create_branch(anna, CreateBranch("Центр", address="Тверская, 1"))
 
-    crm.access.update_branch(anna, branch_id, {"is_active": False})
+    crm.access.update_branch(anna, branch_id, ChangeBranch(is_active=False))
     with pytest.raises(NotFound):
-        crm.access.update_branch(boris, branch_id, {"name": "x"})
+        crm.access.update_branch(boris, branch_id, ChangeBranch(name="x"))
     with pytest.raises(NotFound):
         crm.access.delete_branch(boris, branch_id)
 
@@ -154,7 +166,7 @@ def test_given_a_user_with_tokens_when_an_admin_sets_a_new_password_then_every_t
     second = crm.access.log_in("anna@example.com", "old-password")
     assert second is not None
 
-    crm.access.update_user(admin, user_id, {"password": "new-password"})
+    crm.access.update_user(admin, user_id, ChangeUser(password="new-password"))
 
     assert crm.access.authenticate(first) is None
     assert crm.access.authenticate(second) is None
@@ -162,3 +174,145 @@ def test_given_a_user_with_tokens_when_an_admin_sets_a_new_password_then_every_t
     fresh = crm.access.log_in("anna@example.com", "new-password")
     assert fresh is not None and crm.access.authenticate(fresh) is not None
     assert crm.access.issue_token("anna@example.com")  # the account itself goes on
+
+
+# --- users: own password, deactivation, limits ----------------------------------------------
+
+
+def test_given_the_right_current_password_when_a_user_changes_it_then_only_this_session_lasts(
+    crm: Crm,
+) -> None:
+    user_id, first = crm.access.create_user("Ромашка", "anna@example.com", "old-password")
+    this = crm.access.log_in("anna@example.com", "old-password")
+    assert this is not None
+    anna = crm.access.authenticate(this)
+    assert anna is not None
+    crm.clock.advance(minutes=1)
+
+    crm.access.change_own_password(
+        anna, ChangeOwnPassword("old-password", "new-password"), keep_token=this
+    )
+
+    assert crm.access.authenticate(this) == anna
+    assert crm.access.authenticate(first) is None
+    assert crm.access.log_in("anna@example.com", "old-password") is None
+    assert crm.access.log_in("anna@example.com", "new-password") is not None
+    with crm.read() as uow:
+        user = uow.users.find(user_id)
+    assert user is not None and user.updated_at == crm.clock.now()
+
+
+def test_given_a_wrong_current_password_then_400_on_current_password_and_nothing_changes(
+    crm: Crm,
+) -> None:
+    _, token = crm.access.create_user("Ромашка", "anna@example.com", "old-password")
+    anna = crm.access.authenticate(token)
+    assert anna is not None
+
+    with pytest.raises(ValidationFailed) as refused:
+        crm.access.change_own_password(anna, ChangeOwnPassword("wrong", "new-password"))
+
+    assert list(refused.value.errors) == ["current_password"]
+    assert crm.access.authenticate(token) == anna
+    assert crm.access.log_in("anna@example.com", "old-password") is not None
+
+
+def test_given_a_user_without_a_password_then_no_current_password_is_right(crm: Crm) -> None:
+    _, token = crm.access.create_user("Ромашка", "tokens@example.com", None)
+    user = crm.access.authenticate(token)
+    assert user is not None
+
+    with pytest.raises(ValidationFailed, match="current_password"):
+        crm.access.change_own_password(user, ChangeOwnPassword("", "new-password"))
+
+
+def test_given_a_user_with_tokens_when_an_admin_deactivates_them_then_every_token_ends(
+    crm: Crm, anna: Actor
+) -> None:
+    user_id = crm.access.add_user(anna, AddUser("pavel@example.com", password="password1"))
+    token = crm.access.log_in("pavel@example.com", "password1")
+    assert token is not None
+
+    crm.access.update_user(anna, user_id, ChangeUser(is_active=False))
+    crm.access.update_user(anna, user_id, ChangeUser(is_active=True))
+
+    assert crm.access.authenticate(token) is None
+    assert crm.access.log_in("pavel@example.com", "password1") is not None
+
+
+def test_given_a_change_of_name_or_role_then_the_users_tokens_last(crm: Crm, anna: Actor) -> None:
+    user_id = crm.access.add_user(anna, AddUser("pavel@example.com", password="password1"))
+    token = crm.access.log_in("pavel@example.com", "password1")
+    assert token is not None
+    crm.clock.advance(hours=1)
+
+    crm.access.update_user(anna, user_id, ChangeUser(full_name="Павел", role=Role.ADMIN))
+
+    pavel = crm.access.authenticate(token)
+    assert pavel is not None and pavel.role is Role.ADMIN
+    with crm.read() as uow:
+        user = uow.users.get(anna.company_id, user_id)
+    assert (user.full_name, user.updated_at) == ("Павел", crm.clock.now())
+
+
+def test_nobody_deactivates_or_demotes_themselves(crm: Crm, anna: Actor) -> None:
+    with pytest.raises(Conflict):
+        crm.access.update_user(anna, anna.user_id, ChangeUser(is_active=False))
+    with pytest.raises(Conflict):
+        crm.access.update_user(anna, anna.user_id, ChangeUser(role=Role.MANAGER))
+    crm.access.update_user(anna, anna.user_id, ChangeUser(role=Role.ADMIN, full_name="Анна"))
+
+
+def test_given_fields_over_their_limits_then_users_and_branches_name_the_field(
+    crm: Crm, anna: Actor
+) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        crm.access.add_user(anna, AddUser("not an email", full_name="я" * 256))
+    assert sorted(refused.value.errors) == ["email", "full_name"]
+
+    with pytest.raises(ValidationFailed) as refused:
+        crm.access.create_branch(anna, CreateBranch("Ц" * 256))
+    assert list(refused.value.errors) == ["name"]
+
+    branch_id = crm.access.create_branch(anna, CreateBranch("Центр"))
+    with pytest.raises(ValidationFailed, match="name"):
+        crm.access.update_branch(anna, branch_id, ChangeBranch(name="  "))
+    user_id = crm.access.add_user(anna, AddUser("pavel@example.com"))
+    with pytest.raises(ValidationFailed, match="full_name"):
+        crm.access.update_user(anna, user_id, ChangeUser(full_name="я" * 256))
+
+
+def test_given_a_taken_email_when_an_admin_adds_a_user_then_400_on_email(
+    crm: Crm, anna: Actor
+) -> None:
+    crm.access.add_user(anna, AddUser("Pavel@example.com"))
+
+    with pytest.raises(ValidationFailed) as refused:
+        crm.access.add_user(anna, AddUser("pavel@EXAMPLE.com"))
+
+    assert list(refused.value.errors) == ["email"]
+
+
+def test_a_branch_change_leaves_unnamed_fields_alone_and_sets_updated_at(
+    crm: Crm, anna: Actor
+) -> None:
+    branch_id = crm.access.create_branch(anna, CreateBranch("Центр", address="Тверская, 1"))
+    crm.clock.advance(days=1)
+
+    crm.access.update_branch(anna, branch_id, ChangeBranch(name="Север"))
+
+    with crm.read() as uow:
+        branch = uow.branches.get(anna.company_id, branch_id)
+    assert (branch.name, branch.address, branch.is_active) == ("Север", "Тверская, 1", True)
+    assert branch.updated_at == crm.clock.now() != branch.created_at
+
+
+def test_only_an_active_user_can_own_records() -> None:
+    user = User.register(CompanyId(new_id()), "anna@example.com", "", T0)
+    user.ensure_can_own()
+
+    user.is_active = False
+
+    with pytest.raises(ValidationFailed) as refused:
+        user.ensure_can_own()
+    assert list(refused.value.errors) == ["owner"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 DEFAULT_SQLITE_PATH = Path("var") / "crm.sqlite3"
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+# A request never waits on the database for more than a few seconds (then it answers 503):
+# connecting, taking a pooled connection, waiting for a lock and running one statement are
+# each bounded by this. Migrations pass `max_wait=None`: a long ALTER is not a stuck server.
+MAX_WAIT_SECONDS = 5.0
 
 
 def default_database_url() -> str:
@@ -18,17 +22,27 @@ def default_database_url() -> str:
     return f"sqlite:///{DEFAULT_SQLITE_PATH}"
 
 
-def create_database_engine(url: str | None = None, **options: Any) -> Engine:
-    """An engine for `url` (default: the SQLite file), configured for the CRM's needs."""
+def create_database_engine(
+    url: str | None = None, *, max_wait: float | None = MAX_WAIT_SECONDS, **options: Any
+) -> Engine:
+    """An engine for `url` (default: the SQLite file), configured for the CRM's needs.
+
+    `max_wait` bounds, in seconds, every wait on the database (None: no bound); a wait
+    over it raises `OperationalError`, or `sqlalchemy.exc.TimeoutError` for the pool.
+    """
     parsed = make_url(url or default_database_url())
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(parsed, options)
+        return _sqlite_engine(parsed, max_wait, options)
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        # Aware UTC comes back whatever the server's default zone is.
-        connect_args = {"options": "-c timezone=UTC", **options.pop("connect_args", {})}
+        connect_args = {
+            **_postgres_bounds(max_wait, parsed.query),
+            **options.pop("connect_args", {}),
+        }
+        if max_wait is not None:
+            options.setdefault("pool_timeout", max_wait)
         # hide_parameters: a failing statement's log line must not carry contacts' data or hashes.
         return create_engine(
             parsed,
@@ -40,16 +54,41 @@ def create_database_engine(url: str | None = None, **options: Any) -> Engine:
     raise ValueError(f"unsupported database: {parsed.drivername}")
 
 
+def _postgres_bounds(max_wait: float | None, query: Mapping[str, Any]) -> dict[str, Any]:
+    """libpq connection parameters; bounds the URL names itself (`?connect_timeout=2`) win."""
+    # Aware UTC comes back whatever the server's default zone is.
+    settings = ["timezone=UTC"]
+    bounds: dict[str, Any] = {}
+    if max_wait is not None:
+        wait_ms = round(max_wait * 1000)
+        # The server cancels a statement (QueryCanceled) or a lock wait (LockNotAvailable)
+        # over the bound: a lock wait is cut short first, as the commoner way to get stuck.
+        settings += [f"statement_timeout={wait_ms}", f"lock_timeout={max(wait_ms * 3 // 5, 1)}"]
+        bounds = {
+            # libpq counts whole seconds, at least 2.
+            "connect_timeout": max(2, round(max_wait)),
+            # A server gone silent mid-connection (sent data not acknowledged): give up.
+            "tcp_user_timeout": wait_ms,
+        }
+    bounds["options"] = " ".join(f"-c {setting}" for setting in settings)
+    return {name: value for name, value in bounds.items() if name == "options" or name not in query}
+
+
 def _casefold(value: str | None) -> str | None:
     return value.casefold() if isinstance(value, str) else value
 
 
-def _sqlite_engine(url: Any, options: dict[str, Any]) -> Engine:
+def _sqlite_engine(url: Any, max_wait: float | None, options: dict[str, Any]) -> Engine:
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+    # How long a write waits for another's lock on the file ("database is locked" after).
+    busy_timeout_ms = round((max_wait if max_wait is not None else 30.0) * 1000)
+    if max_wait is not None and database and database != ":memory:" and "file:" not in database:
+        # A file database has a queue of connections (memory ones have one per thread).
+        options.setdefault("pool_timeout", max_wait)
     connect_args = {
-        "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+        "timeout": busy_timeout_ms / 1000,
         # The server answers from several threads; the pool hands each its own connection.
         "check_same_thread": False,
         **options.pop("connect_args", {}),
@@ -65,7 +104,7 @@ def _sqlite_engine(url: Any, options: dict[str, Any]) -> Engine:
             if database not in ("", ":memory:"):
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
             cursor.execute("PRAGMA synchronous=NORMAL")
         finally:
             cursor.close()

@@ -27,7 +27,8 @@ def _config(connection: Connection) -> Config:
 
 @contextmanager
 def _connected(url: str | Engine) -> Iterator[Connection]:
-    engine = url if isinstance(url, Engine) else create_database_engine(url)
+    # A migration may wait for locks and run long: no bound on its waits.
+    engine = url if isinstance(url, Engine) else create_database_engine(url, max_wait=None)
     try:
         with engine.begin() as connection:
             yield connection

@@ -31,20 +31,29 @@ from crm_adapters.sql import tables
 from crm_adapters.sql.statistics import funnel_statistics
 from crm_adapters.sql.types import (
     ColorType,
+    MoneyAmount,
     MoneyType,
     PhoneType,
     ProbabilityType,
     StrEnumType,
     folded_contains,
     from_day,
+    russian_order,
     through_day,
 )
 from crm_core.activity import ActivityType
 from crm_core.contact import Contact
 from crm_core.errors import NotFound, ValidationFailed
+from crm_core.listing import LISTINGS, PHONE, By
 from crm_core.messaging import ChatType, MessageStatus, MessageType
 from crm_core.ports import ListQuery, Page, Resource, Row, StatisticsFilter
-from crm_core.values import CompanyId, ContactId, FunnelId
+from crm_core.values import (
+    CompanyId,
+    ContactId,
+    FunnelId,
+    phone_query_digits,
+    split_search,
+)
 
 Column = ColumnElement[Any]
 Filter = Callable[[Any], ColumnElement[bool]]
@@ -65,58 +74,58 @@ _VALUE_TYPES = (MoneyType, ProbabilityType, PhoneType, ColorType, StrEnumType)
 
 @attrs.frozen
 class ListSpec:
-    """What a list shows and how it may be narrowed and ordered.
+    """How a list declared in `crm_core.listing` is read from the tables.
 
-    `filters` and `search` use columns of `table` only, so that counting needs no joins.
+    `filter_columns` back the declared filters by name (each filter's operations follow from
+    its kind), and `ordering_columns` the declared orderings. Filters use columns of `table`
+    only, so that counting needs no joins; a search may reach joined tables (a lead's
+    contact), and is then counted over `source`.
     """
 
+    resource: Resource
     kind: str  # the NotFound kind of a detail
     table: Table
     source: FromClause  # `table` with the joins that name related objects
     company: Column
     fields: Mapping[str, Field]
-    filters: Mapping[str, Filter]
+    filter_columns: Mapping[str, Column]
     search: tuple[Column, ...]
     ordering_columns: Mapping[str, Column]
-    default_ordering: tuple[tuple[str, bool], ...] = (("created_at", True),)
+    # The digits of the phones a phone-like search word is looked for in.
+    search_phones: tuple[Column, ...] = ()
+    filters: Mapping[str, Filter] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        listing = LISTINGS[self.resource]
+        if set(self.filter_columns) != set(listing.filters):
+            raise ValueError(f"{self.resource}: filter columns differ from the declared filters")
+        if set(self.ordering_columns) != set(listing.orderings):
+            raise ValueError(f"{self.resource}: ordering columns differ from the declared ones")
+        filters = {
+            parameter: _filter(spec.by, parameter, self.filter_columns[name])
+            for parameter, name, spec in listing.parameters()
+        }
+        object.__setattr__(self, "filters", filters)
 
     @property
-    def orderings(self) -> frozenset[str]:
-        return frozenset(self.ordering_columns)
-
-    @property
-    def filter_names(self) -> frozenset[str]:
-        return frozenset(self.filters)
+    def default_ordering(self) -> tuple[tuple[str, bool], ...]:
+        return LISTINGS[self.resource].default_ordering
 
 
 # --- filters -------------------------------------------------------------------------------
 
 
-def text_filter(column: Column) -> Filter:
-    return lambda value: folded_contains(column, str(value))
-
-
-def equals(column: Column) -> Filter:
+def _filter(by: By, parameter: str, column: Column) -> Filter:
+    """The condition a declared filter's query parameter puts on its column."""
+    if parameter.endswith("_after") and by in (By.DAYS, By.DATE):
+        return (lambda day: from_day(column, day)) if by is By.DAYS else (lambda d: column >= d)
+    if parameter.endswith("_before") and by in (By.DAYS, By.DATE):
+        return (lambda day: through_day(column, day)) if by is By.DAYS else (lambda d: column <= d)
+    if by is By.TEXT:
+        return lambda value: folded_contains(column, str(value))
+    if by is By.PHONE:  # the value is already the digits looked for (see `_conditions`)
+        return lambda digits: column.contains(str(digits), autoescape=True)
     return lambda value: column == value
-
-
-def digits_filter(column: Column) -> Filter:
-    return lambda value: column.contains(str(value), autoescape=True)
-
-
-def day_range(name: str, column: Column) -> dict[str, Filter]:
-    """`name_after` / `name_before` over a timestamp: whole UTC days, both inclusive."""
-    return {
-        f"{name}_after": lambda day: from_day(column, day),
-        f"{name}_before": lambda day: through_day(column, day),
-    }
-
-
-def date_range(name: str, column: Column) -> dict[str, Filter]:
-    return {
-        f"{name}_after": lambda day: column >= day,
-        f"{name}_before": lambda day: column <= day,
-    }
 
 
 # --- fields ----------------------------------------------------------------------------------
@@ -149,6 +158,8 @@ def label_of(column: Column, labels: type[Any]) -> Computed:
 def _plain(column: Column) -> Column:
     """The column as its database type: reads hand out Decimal, int and str, not value objects
     (building a Money only to unwrap it again would cost more than the query on a page)."""
+    if isinstance(column.type, MoneyType):
+        return type_coerce(column, MoneyAmount())
     if isinstance(column.type, _VALUE_TYPES):
         return type_coerce(column, column.type.impl_instance)
     return column
@@ -196,17 +207,18 @@ def _pipeline_fields(table: Table) -> dict[str, Field]:
     }
 
 
-def _pipeline_filters(table: Table) -> dict[str, Filter]:
+def _pipeline_filters(table: Table) -> dict[str, Column]:
     return {
-        "title": text_filter(table.c.title),
-        "funnel": equals(table.c.funnel_id),
-        "stage": equals(table.c.stage_id),
-        "owner": equals(table.c.owner_id),
-        "contact": equals(table.c.contact_id),
-        **day_range("created_at", table.c.created_at),
+        "title": table.c.title,
+        "funnel": table.c.funnel_id,
+        "stage": table.c.stage_id,
+        "owner": table.c.owner_id,
+        "contact": table.c.contact_id,
+        "created_at": table.c.created_at,
     }
 
 
+_contact_names = (_contact.c.first_name, _contact.c.last_name, _contact.c.middle_name)
 _lead_of_deal = t.leads.alias("lead_of_deal")
 _activity_lead = t.leads.alias("activity_lead")
 _activity_deal = t.deals.alias("activity_deal")
@@ -229,6 +241,7 @@ def _stage_fields(stages: Table) -> dict[str, Field]:
 
 LIST_SPECS: dict[Resource, ListSpec] = {
     Resource.FUNNELS: ListSpec(
+        resource=Resource.FUNNELS,
         kind="Funnel",
         table=t.funnels,
         source=t.funnels.join(_company, _company.c.id == t.funnels.c.company_id),
@@ -242,27 +255,31 @@ LIST_SPECS: dict[Resource, ListSpec] = {
             "is_active": t.funnels.c.is_active,
             **_audit(t.funnels),
         },
-        filters={"is_active": equals(t.funnels.c.is_active)},
+        filter_columns={"is_active": t.funnels.c.is_active},
         search=(t.funnels.c.name, t.funnels.c.description),
-        ordering_columns={"created_at": t.funnels.c.created_at, "name": t.funnels.c.name},
+        ordering_columns={
+            "created_at": t.funnels.c.created_at,
+            "name": russian_order(t.funnels.c.name),
+        },
     ),
     Resource.STAGES: ListSpec(
+        resource=Resource.STAGES,
         kind="Stage",
         table=t.stages,
         source=t.stages.join(t.funnels, t.funnels.c.id == t.stages.c.funnel_id),
         company=t.funnels.c.company_id,
         fields=_stage_fields(t.stages),
-        filters={"funnel": equals(t.stages.c.funnel_id)},
+        filter_columns={"funnel": t.stages.c.funnel_id},
         search=(t.stages.c.name,),
         ordering_columns={
             "funnel": t.stages.c.funnel_id,
             "order": t.stages.c.order,
-            "name": t.stages.c.name,
+            "name": russian_order(t.stages.c.name),
             "created_at": t.stages.c.created_at,
         },
-        default_ordering=(("funnel", False), ("order", False)),
     ),
     Resource.CONTACTS: ListSpec(
+        resource=Resource.CONTACTS,
         kind="Contact",
         table=t.contacts,
         source=_named_owner(
@@ -302,17 +319,16 @@ LIST_SPECS: dict[Resource, ListSpec] = {
             },
             **_audit(t.contacts),
         },
-        filters={
-            "phone": digits_filter(t.contacts.c.phone_digits),
-            "email": text_filter(t.contacts.c.email),
-            "first_name": text_filter(t.contacts.c.first_name),
-            "last_name": text_filter(t.contacts.c.last_name),
-            "is_active": equals(t.contacts.c.is_active),
-            "is_client": equals(t.contacts.c.is_client),
-            "source": text_filter(t.contacts.c.source),
-            "owner": equals(t.contacts.c.owner_id),
-            "branch": equals(t.contacts.c.branch_id),
-            **day_range("created_at", t.contacts.c.created_at),
+        filter_columns={
+            "phone": t.contacts.c.phone_digits,
+            **{
+                name: t.contacts.c[name]
+                for name in ("email", "first_name", "last_name", "is_active", "is_client")
+            },
+            "source": t.contacts.c.source,
+            "owner": t.contacts.c.owner_id,
+            "branch": t.contacts.c.branch_id,
+            "created_at": t.contacts.c.created_at,
         },
         search=tuple(
             t.contacts.c[name]
@@ -327,11 +343,13 @@ LIST_SPECS: dict[Resource, ListSpec] = {
         ),
         ordering_columns={
             "created_at": t.contacts.c.created_at,
-            "first_name": t.contacts.c.first_name,
-            "last_name": t.contacts.c.last_name,
+            "first_name": russian_order(t.contacts.c.first_name),
+            "last_name": russian_order(t.contacts.c.last_name),
         },
+        search_phones=(t.contacts.c.phone_digits,),
     ),
     Resource.LEADS: ListSpec(
+        resource=Resource.LEADS,
         kind="Lead",
         table=t.leads,
         source=_pipeline_source(t.leads),
@@ -348,19 +366,21 @@ LIST_SPECS: dict[Resource, ListSpec] = {
             "closed_at": t.leads.c.closed_at,
             **_audit(t.leads),
         },
-        filters={
+        filter_columns={
             **_pipeline_filters(t.leads),
-            "source": text_filter(t.leads.c.source),
-            "status": equals(t.leads.c.status),
+            "source": t.leads.c.source,
+            "status": t.leads.c.status,
         },
-        search=(t.leads.c.title, t.leads.c.description),
+        search=(t.leads.c.title, t.leads.c.description, *_contact_names),
+        search_phones=(_contact.c.phone_digits,),
         ordering_columns={
             "created_at": t.leads.c.created_at,
             "estimated_value": t.leads.c.estimated_value,
-            "title": t.leads.c.title,
+            "title": russian_order(t.leads.c.title),
         },
     ),
     Resource.DEALS: ListSpec(
+        resource=Resource.DEALS,
         kind="Deal",
         table=t.deals,
         source=_pipeline_source(t.deals).outerjoin(
@@ -381,23 +401,24 @@ LIST_SPECS: dict[Resource, ListSpec] = {
             "stage_changed_at": t.deals.c.stage_changed_at,
             **_audit(t.deals),
         },
-        filters={
+        filter_columns={
             **_pipeline_filters(t.deals),
-            "lead": equals(t.deals.c.lead_id),
-            "is_won": equals(t.deals.c.is_won),
-            "is_lost": equals(t.deals.c.is_lost),
-            "expected_close_date": equals(t.deals.c.expected_close_date),
-            **date_range("expected_close_date", t.deals.c.expected_close_date),
+            "lead": t.deals.c.lead_id,
+            "is_won": t.deals.c.is_won,
+            "is_lost": t.deals.c.is_lost,
+            "expected_close_date": t.deals.c.expected_close_date,
         },
-        search=(t.deals.c.title, t.deals.c.description),
+        search=(t.deals.c.title, t.deals.c.description, *_contact_names),
+        search_phones=(_contact.c.phone_digits,),
         ordering_columns={
             "created_at": t.deals.c.created_at,
             "amount": t.deals.c.amount,
             "expected_close_date": t.deals.c.expected_close_date,
-            "title": t.deals.c.title,
+            "title": russian_order(t.deals.c.title),
         },
     ),
     Resource.ACTIVITIES: ListSpec(
+        resource=Resource.ACTIVITIES,
         kind="Activity",
         table=t.activities,
         source=t.activities.outerjoin(_author, _author.c.id == t.activities.c.user_id)
@@ -425,23 +446,23 @@ LIST_SPECS: dict[Resource, ListSpec] = {
             "is_done": t.activities.c.is_done,
             **_audit(t.activities),
         },
-        filters={
-            "contact": equals(t.activities.c.contact_id),
-            "lead": equals(t.activities.c.lead_id),
-            "deal": equals(t.activities.c.deal_id),
-            "activity_type": equals(t.activities.c.activity_type),
-            "user": equals(t.activities.c.user_id),
-            "is_done": equals(t.activities.c.is_done),
-            **day_range("activity_date", t.activities.c.activity_date),
+        filter_columns={
+            "contact": t.activities.c.contact_id,
+            "lead": t.activities.c.lead_id,
+            "deal": t.activities.c.deal_id,
+            "activity_type": t.activities.c.activity_type,
+            "user": t.activities.c.user_id,
+            "is_done": t.activities.c.is_done,
+            "activity_date": t.activities.c.activity_date,
         },
         search=(t.activities.c.title, t.activities.c.description),
         ordering_columns={
             "activity_date": t.activities.c.activity_date,
             "created_at": t.activities.c.created_at,
         },
-        default_ordering=(("activity_date", True),),
     ),
     Resource.USERS: ListSpec(
+        resource=Resource.USERS,
         kind="User",
         table=t.users,
         source=t.users,
@@ -455,15 +476,16 @@ LIST_SPECS: dict[Resource, ListSpec] = {
             "created_at": t.users.c.created_at,
             "updated_at": t.users.c.updated_at,
         },
-        filters={"is_active": equals(t.users.c.is_active), "role": equals(t.users.c.role)},
+        filter_columns={"is_active": t.users.c.is_active, "role": t.users.c.role},
         search=(t.users.c.email, t.users.c.full_name),
         ordering_columns={
             "created_at": t.users.c.created_at,
             "email": t.users.c.email,
-            "full_name": t.users.c.full_name,
+            "full_name": russian_order(t.users.c.full_name),
         },
     ),
     Resource.BRANCHES: ListSpec(
+        resource=Resource.BRANCHES,
         kind="Branch",
         table=t.branches,
         source=t.branches,
@@ -476,11 +498,15 @@ LIST_SPECS: dict[Resource, ListSpec] = {
             "is_active": t.branches.c.is_active,
             **_audit(t.branches),
         },
-        filters={"is_active": equals(t.branches.c.is_active)},
+        filter_columns={"is_active": t.branches.c.is_active},
         search=(t.branches.c.name, t.branches.c.address),
-        ordering_columns={"created_at": t.branches.c.created_at, "name": t.branches.c.name},
+        ordering_columns={
+            "created_at": t.branches.c.created_at,
+            "name": russian_order(t.branches.c.name),
+        },
     ),
     Resource.ACCOUNTS: ListSpec(
+        resource=Resource.ACCOUNTS,
         kind="Account",
         table=t.messaging_accounts,
         source=t.messaging_accounts.join(
@@ -508,18 +534,19 @@ LIST_SPECS: dict[Resource, ListSpec] = {
             "auto_create_leads": t.messaging_accounts.c.auto_create_leads,
             **_audit(t.messaging_accounts),
         },
-        filters={
-            "integration_type": equals(t.messaging_accounts.c.chat_type),
-            "is_active": equals(t.messaging_accounts.c.is_active),
-            "is_connected": equals(t.messaging_accounts.c.is_connected),
+        filter_columns={
+            "integration_type": t.messaging_accounts.c.chat_type,
+            "is_active": t.messaging_accounts.c.is_active,
+            "is_connected": t.messaging_accounts.c.is_connected,
         },
         search=(t.messaging_accounts.c.name,),
         ordering_columns={
             "created_at": t.messaging_accounts.c.created_at,
-            "name": t.messaging_accounts.c.name,
+            "name": russian_order(t.messaging_accounts.c.name),
         },
     ),
     Resource.MESSAGES: ListSpec(
+        resource=Resource.MESSAGES,
         kind="Message",
         table=t.messages,
         source=t.messages.join(
@@ -555,23 +582,19 @@ LIST_SPECS: dict[Resource, ListSpec] = {
             "timestamp": t.messages.c.timestamp,
             **_audit(t.messages),
         },
-        filters={
-            "account": equals(t.messages.c.account_id),
-            "contact": equals(t.messages.c.contact_id),
-            "lead": equals(t.messages.c.lead_id),
-            "is_incoming": equals(t.messages.c.is_incoming),
-            "is_read": equals(t.messages.c.is_read),
-            "message_type": equals(t.messages.c.message_type),
-            "status": equals(t.messages.c.status),
-            "chat_id": equals(t.messages.c.chat_id),
-            **day_range("timestamp", t.messages.c.timestamp),
+        filter_columns={
+            **{name: t.messages.c[f"{name}_id"] for name in ("account", "contact", "lead")},
+            **{
+                name: t.messages.c[name]
+                for name in ("is_incoming", "is_read", "message_type", "status", "chat_id")
+            },
+            "timestamp": t.messages.c.timestamp,
         },
         search=(t.messages.c.text, t.messages.c.from_number, t.messages.c.to_number),
         ordering_columns={
             "timestamp": t.messages.c.timestamp,
             "created_at": t.messages.c.created_at,
         },
-        default_ordering=(("timestamp", True),),
     ),
 }
 
@@ -615,15 +638,39 @@ def _build_rows(fields: Mapping[str, Field], result: Iterable[Any]) -> RowList:
     return rows
 
 
-def _conditions(spec: ListSpec, company_id: CompanyId, query: ListQuery) -> list[Any]:
+def _conditions(
+    spec: ListSpec, company_id: CompanyId, query: ListQuery, region: Callable[[], str]
+) -> list[Any]:
     conditions: list[Any] = [spec.company == company_id]
     for name, value in query.filters.items():
         make = spec.filters.get(name)
         # Unknown names are ignored as the contract ignores unknown query parameters.
-        if make is not None and value is not None:
-            conditions.append(make(value))
+        if make is None or value is None:
+            continue
+        if LISTINGS[spec.resource].filters.get(name) == PHONE:
+            # read as the company's region writes numbers
+            value = phone_query_digits(str(value), region())
+        conditions.append(make(value))
     if query.search:
-        conditions.append(or_(*(folded_contains(column, query.search) for column in spec.search)))
+        conditions += _search(spec, query.search, region)
+    return conditions
+
+
+def _search(spec: ListSpec, text: str, region: Callable[[], str]) -> list[Any]:
+    """Every word must match some searched field. A phone-like run (`8 999 123-45`) matches
+    as the phone filter does, over the digits of the phones, or as text like any word."""
+    words, phones = split_search(text)
+
+    def as_text(word: str) -> Any:
+        return or_(*(folded_contains(column, word) for column in spec.search))
+
+    conditions: list[Any] = [as_text(word) for word in words]
+    for run in phones:
+        digits = phone_query_digits(run, region())
+        as_phone = [
+            column.contains(digits, autoescape=True) for column in spec.search_phones if digits
+        ]
+        conditions.append(or_(*as_phone, as_text(run)))
     return conditions
 
 
@@ -655,14 +702,17 @@ class SqlReadModel:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._regions: dict[CompanyId, str] = {}
 
     def list(self, resource: Resource, company_id: CompanyId, query: ListQuery) -> Page:
         spec = LIST_SPECS[resource]
-        conditions = _conditions(spec, company_id, query)
         count_from: FromClause = spec.table
-        if spec.company.table is not spec.table:
+        if spec.company.table is not spec.table or query.search:
             count_from = spec.source
         with self.engine.connect() as connection:
+            conditions = _conditions(
+                spec, company_id, query, lambda: self._region(connection, company_id)
+            )
             count = connection.scalar(
                 select(func.count()).select_from(count_from).where(*conditions)
             )
@@ -676,6 +726,16 @@ class SqlReadModel:
             )
             rows = self._rows(connection, resource, spec, statement)
         return Page(count=int(count or 0), rows=rows)
+
+    def _region(self, connection: Connection, company_id: CompanyId) -> str:
+        """The company's phone region (fixed once the company exists, so kept)."""
+        region = self._regions.get(company_id)
+        if region is None:
+            region = connection.scalar(
+                select(t.companies.c.default_region).where(t.companies.c.id == company_id)
+            )
+            region = self._regions[company_id] = region or "RU"
+        return region
 
     def detail(self, resource: Resource, company_id: CompanyId, object_id: object) -> Row:
         spec = LIST_SPECS[resource]

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Float,
-    Numeric,
     Table,
     and_,
     case,
@@ -17,24 +16,25 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm_adapters.sql import tables as t
-from crm_adapters.sql.types import days_between, from_day, through_day
+from crm_adapters.sql.types import MoneyAmount, days_between, from_day, through_day
 from crm_core.errors import NotFound
 from crm_core.lead import LeadStatus
 from crm_core.ports import StatisticsFilter
 from crm_core.values import CompanyId, FunnelId
 
 _CENT = Decimal("0.01")
-# Sums leave the database as plain decimals (not Money: a sum may exceed twelve digits).
-_SUM_TYPE = Numeric(20, 2, asdecimal=True)
 
 
 def _money(value: Any) -> Decimal:
-    return Decimal(str(value or 0)).quantize(_CENT, rounding=ROUND_HALF_UP)
+    """A sum as answered: exact, two places, no upper bound (not Money: a funnel's total may
+    pass twelve digits)."""
+    return Decimal(value or 0).quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
 def _ratio(part: float, whole: float) -> float | None:
@@ -46,7 +46,8 @@ def _mean(total: float | None, count: int) -> float | None:
 
 
 def _sum(expression: Any) -> ColumnElement[Any]:
-    return func.coalesce(func.sum(expression), 0).cast(_SUM_TYPE)
+    """An exact sum of amounts (or of amounts times a whole number) on either database."""
+    return type_coerce(func.coalesce(func.sum(expression), 0), MoneyAmount())
 
 
 def _when(condition: Any, value: Any) -> Any:
@@ -86,6 +87,7 @@ def funnel_statistics(
         raise NotFound("Funnel")
 
     leads, deals = t.leads, t.deals
+    lead_open = leads.c.status == LeadStatus.OPEN
     lead_groups = {
         row.stage_id: row
         for row in connection.execute(
@@ -94,6 +96,8 @@ def funnel_statistics(
                 func.count().label("n"),
                 _sum(leads.c.estimated_value).label("value"),
                 func.count(_when(leads.c.status == LeadStatus.CONVERTED, 1)).label("converted"),
+                func.count(_when(lead_open, 1)).label("open"),
+                _sum(_when(lead_open, leads.c.estimated_value)).label("open_value"),
             )
             .where(
                 leads.c.funnel_id == funnel_id,
@@ -154,6 +158,10 @@ def funnel_statistics(
                 "leads_value": _money(lead_group.value if lead_group else 0),
                 "deals_count": deal_group.n if deal_group else 0,
                 "deals_amount": _money(deal_group.amount if deal_group else 0),
+                "open_count": (lead_group.open if lead_group else 0)
+                + (deal_group.open if deal_group else 0),
+                "open_amount": _money(lead_group.open_value if lead_group else 0)
+                + _money(deal_group.pipeline if deal_group else 0),
                 "reached_count": reached,
                 "conversion_from_previous": (
                     None if previous_reached is None else _ratio(reached, previous_reached)
@@ -171,7 +179,7 @@ def funnel_statistics(
     deal_values = list(deal_groups.values())
     won, lost = total(deal_values, "won"), total(deal_values, "lost")
     won_amount = _money(total(deal_values, "won_amount"))
-    weighted = Decimal(str(total(deal_values, "weighted"))) / 100
+    weighted = _money(total(deal_values, "weighted")) / 100
     return {
         "funnel_id": funnel_id,
         "funnel_name": funnel_rows[0].funnel_name,
@@ -193,29 +201,35 @@ def funnel_statistics(
 
 
 def _stays(funnel_id: FunnelId, period: StatisticsFilter) -> Any:
-    """Every stay in the funnel's stages (subject, stage order, entered, left), of the leads
-    and deals that pass the period and owner filters (the subjects are joined only then)."""
+    """Every stay in the funnel's stages (opportunity, stage order, entered, left), of the
+    leads and deals that pass the period and owner filters.
+
+    An opportunity is a lead, or a deal, or a lead together with the deal it became: a deal's
+    stays count for its lead.
+    """
     transitions, stages, leads, deals = t.stage_transitions, t.stages, t.leads, t.deals
     statement = (
         select(
-            func.coalesce(transitions.c.lead_id, transitions.c.deal_id).label("subject_id"),
+            func.coalesce(transitions.c.lead_id, deals.c.lead_id, transitions.c.deal_id).label(
+                "opportunity"
+            ),
             stages.c.order.label("stage_order"),
             transitions.c.entered_at,
             transitions.c.left_at,
         )
-        .select_from(transitions.join(stages, stages.c.id == transitions.c.to_stage_id))
+        .select_from(
+            transitions.join(stages, stages.c.id == transitions.c.to_stage_id).outerjoin(
+                deals, deals.c.id == transitions.c.deal_id
+            )
+        )
         .where(stages.c.funnel_id == funnel_id)
     )
     lead_conditions, deal_conditions = _period(leads, period), _period(deals, period)
     if lead_conditions:
-        statement = (
-            statement.outerjoin(leads, leads.c.id == transitions.c.lead_id)
-            .outerjoin(deals, deals.c.id == transitions.c.deal_id)
-            .where(
-                or_(
-                    and_(transitions.c.lead_id.is_not(None), *lead_conditions),
-                    and_(transitions.c.deal_id.is_not(None), *deal_conditions),
-                )
+        statement = statement.outerjoin(leads, leads.c.id == transitions.c.lead_id).where(
+            or_(
+                and_(transitions.c.lead_id.is_not(None), *lead_conditions),
+                and_(transitions.c.deal_id.is_not(None), *deal_conditions),
             )
         )
     return statement
@@ -224,14 +238,14 @@ def _stays(funnel_id: FunnelId, period: StatisticsFilter) -> Any:
 def _history(
     connection: Connection, funnel_id: FunnelId, period: StatisticsFilter
 ) -> tuple[dict[int, int], dict[int, tuple[int, float | None]]]:
-    """From the stage history, in one statement: how many subjects got at most as far as each
+    """From the stage history, in one statement: how many opportunities got at most as far as each
     stage order, and the count and total length of the finished stays in each stage."""
     # Two independent subqueries rather than one CTE: PostgreSQL would materialise a CTE read
     # twice, and each part reads only the index on stage_transitions anyway.
     furthest_stays = _stays(funnel_id, period).subquery("reach")
     furthest = (
         select(func.max(furthest_stays.c.stage_order).label("top"))
-        .group_by(furthest_stays.c.subject_id)
+        .group_by(furthest_stays.c.opportunity)
         .subquery("furthest")
     )
     finished = _stays(funnel_id, period).subquery("finished")

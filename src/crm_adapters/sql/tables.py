@@ -469,3 +469,17 @@ idempotency_keys = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Index(None, "created_at"),
 )
+
+# Failed sign-ins of the last minutes: what the login throttle counts (no aggregate). Rows
+# older than the throttle's window are deleted as new failures come in.
+failed_logins = Table(
+    "failed_logins",
+    metadata,
+    _id(),
+    Column("email", String(254), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("attempted_at", UtcDateTime, nullable=False),
+    Index(None, "email", "attempted_at"),
+    Index(None, "address", "attempted_at"),
+    Index(None, "attempted_at"),
+)

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, Numeric, String, true
+from sqlalchemy import BigInteger, DateTime, Integer, Numeric, String, true
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -15,7 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Boolean, Float, TypeDecorator
 
-from crm_core.values import Color, Money, PhoneNumber, Probability
+from crm_core.values import Color, Money, PhoneNumber, Probability, fold_for_search
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -39,18 +39,46 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class MoneyType(TypeDecorator[Money]):
+class MoneyAmount(TypeDecorator[Decimal]):
+    """An exact decimal amount with two places, as each database keeps it exactly.
+
+    PostgreSQL has NUMERIC. SQLite would keep NUMERIC as a binary float, so there amounts
+    are whole kopecks in an INTEGER, and SQLite adds integers exactly. Sums use this type
+    too: unbounded on PostgreSQL; on SQLite up to 2^63 kopecks (9.2 * 10^16 ₽).
+    """
+
     impl = Numeric(14, 2, asdecimal=True)
     cache_ok = True
 
-    def process_bind_param(self, value: Money | Decimal | None, dialect: Dialect) -> Decimal | None:
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        return value.amount if isinstance(value, Money) else Money(Decimal(value)).amount
+        amount = value.amount if isinstance(value, Money) else Decimal(value)
+        return int(amount.scaleb(2)) if dialect.name == "sqlite" else amount
 
-    def process_result_value(self, value: Decimal | None, dialect: Dialect) -> Money | None:
-        # SQLite hands back a float-derived Decimal; Money quantizes it to cents.
-        return None if value is None else Money(Decimal(value).quantize(Decimal("0.01")))
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        amount = Decimal(value).scaleb(-2) if dialect.name == "sqlite" else Decimal(value)
+        return amount.quantize(_CENT)
+
+
+class MoneyType(MoneyAmount):
+    """A Money column (at most twelve digits, checked by Money itself)."""
+
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Money | None:  # type: ignore[override]
+        amount = super().process_result_value(value, dialect)
+        return None if amount is None else Money(amount)
+
+
+_CENT = Decimal("0.01")
 
 
 class ProbabilityType(TypeDecorator[Probability]):
@@ -109,10 +137,11 @@ class StrEnumType(TypeDecorator[enum.StrEnum]):
 
 
 class folded_contains(ColumnElement[bool]):
-    """Case-insensitive substring test that also folds Cyrillic.
+    """Case-insensitive substring test that also folds Cyrillic, with ё read as е.
 
     SQLite's LIKE folds ASCII only, so there both sides go through the `crm_casefold`
     function that the engine registers; PostgreSQL's ILIKE folds by the database's ctype.
+    The text is folded as `crm_core.values.fold_for_search` folds it.
     """
 
     inherit_cache = True
@@ -132,17 +161,18 @@ def _like_pattern(text: str) -> str:
 def _folded_contains_default(element: folded_contains, compiler: SQLCompiler, **kw: Any) -> str:
     from sqlalchemy import func, literal
 
-    pattern = literal(_like_pattern(element.text.casefold()))
-    expression = func.crm_casefold(element.column).like(pattern, escape="\\")
-    return compiler.process(expression, **kw)
+    pattern = literal(_like_pattern(fold_for_search(element.text)))
+    folded = func.replace(func.crm_casefold(element.column), "ё", "е")
+    return compiler.process(folded.like(pattern, escape="\\"), **kw)
 
 
 @compiles(folded_contains, "postgresql")
 def _folded_contains_postgresql(element: folded_contains, compiler: SQLCompiler, **kw: Any) -> str:
-    from sqlalchemy import literal
+    from sqlalchemy import func, literal
 
-    pattern = literal(_like_pattern(element.text))
-    return compiler.process(element.column.ilike(pattern, escape="\\"), **kw)
+    pattern = literal(_like_pattern(fold_for_search(element.text)))
+    folded = func.translate(element.column, "Ёё", "Ее")
+    return compiler.process(folded.ilike(pattern, escape="\\"), **kw)
 
 
 class days_between(FunctionElement[float]):
@@ -179,3 +209,24 @@ def through_day(column: Any, day: date) -> ColumnElement[bool]:
     if day == date.max:
         return true()
     return column < datetime.combine(day + timedelta(days=1), time.min, UTC)  # type: ignore[no-any-return]
+
+
+class russian_order(ColumnElement[str]):
+    """A name column as ordering compares it: Russian alphabetical order on PostgreSQL (ICU,
+    «Ёлкин» between «Васильев» and «Жуков»); SQLite orders by its binary collation."""
+
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        self.column = column
+        self.type = column.type
+
+
+@compiles(russian_order)
+def _russian_order_default(element: russian_order, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(russian_order, "postgresql")
+def _russian_order_postgresql(element: russian_order, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column.collate("ru-RU-x-icu"), **kw)

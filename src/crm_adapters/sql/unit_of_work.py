@@ -19,7 +19,7 @@ from crm_adapters.sql.mapping import start_mappers
 from crm_core.activity import Activity
 from crm_core.contact import Contact
 from crm_core.deal import Deal
-from crm_core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from crm_core.errors import Conflict, DomainError, NotFound
 from crm_core.funnel import Funnel
 from crm_core.lead import Lead, LeadStatus
 from crm_core.messaging import IDEMPOTENCY_WINDOW, ChatType, Message, MessagingAccount
@@ -30,6 +30,7 @@ from crm_core.ports import (
     CompanyRepository,
     ContactRepository,
     DealRepository,
+    FailedLoginRepository,
     FunnelRepository,
     IdempotencyKeyRepository,
     LeadRepository,
@@ -293,6 +294,53 @@ class SqlIdempotencyKeys:
             )
 
 
+class SqlFailedLogins:
+    """Failed sign-ins as rows of `failed_logins` (no aggregate: the throttle reads times)."""
+
+    # Old rows are pruned a batch at a time, skipping rows another transaction is pruning:
+    # concurrent sign-ins never wait on each other for this housekeeping.
+    PRUNE_BATCH = 100
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _times(self, column: Any, value: str, since: datetime, newest: int) -> list[datetime]:
+        f = tables.failed_logins
+        return list(
+            self.session.scalars(
+                select(f.c.attempted_at)
+                .where(column == value, f.c.attempted_at > since)
+                .order_by(f.c.attempted_at.desc())
+                .limit(newest)
+            )
+        )
+
+    def times_for_email(self, email: str, since: datetime, newest: int) -> list[datetime]:
+        return self._times(tables.failed_logins.c.email, email, since, newest)
+
+    def times_from_address(self, address: str, since: datetime, newest: int) -> list[datetime]:
+        return self._times(tables.failed_logins.c.address, address, since, newest)
+
+    def add(self, email: str, address: str, at: datetime, forget_before: datetime) -> None:
+        f = tables.failed_logins
+        old = (
+            select(f.c.id)
+            .where(f.c.attempted_at < forget_before)
+            .limit(self.PRUNE_BATCH)
+            .with_for_update(skip_locked=True)
+        )
+        with translated_errors(self.session):
+            self.session.execute(delete(f).where(f.c.id.in_(old)))
+            self.session.execute(
+                insert(f).values(id=uuid.uuid4(), email=email, address=address, attempted_at=at)
+            )
+
+    def clear_email(self, email: str) -> None:
+        f = tables.failed_logins
+        with translated_errors(self.session):
+            self.session.execute(delete(f).where(f.c.email == email))
+
+
 class SqlOccupancy:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -316,6 +364,9 @@ class SqlOccupancy:
     def stage_is_occupied(self, company_id: CompanyId, stage_id: StageId) -> bool:
         return self._any("stage_id", company_id, stage_id)
 
+    def contact_is_occupied(self, company_id: CompanyId, contact_id: ContactId) -> bool:
+        return self._any("contact_id", company_id, contact_id)
+
 
 # --- translating the database's refusals into the domain's errors --------------------------
 
@@ -324,8 +375,10 @@ _CONSTRAINT_ERRORS: tuple[tuple[str, str, Callable[[], DomainError]], ...] = (
     (
         "uq_stages_funnel_id_order",
         "stages.funnel_id, stages.order",
-        lambda: ValidationFailed.on(
-            "order", "A stage with this order already exists in the funnel."
+        # The Funnel refuses a taken order itself (a 400 on `order`); the database refuses
+        # only the race of two requests taking the same free order at once.
+        lambda: Conflict(
+            "Another stage took this order in the funnel meanwhile: reload and try again."
         ),
     ),
     (
@@ -403,6 +456,7 @@ class SqlUnitOfWork:
     accounts: AccountRepository
     messages: MessageRepository
     idempotency_keys: IdempotencyKeyRepository
+    failed_logins: FailedLoginRepository
     occupancy: Occupancy
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
@@ -422,6 +476,7 @@ class SqlUnitOfWork:
         self.accounts = SqlAccounts(session, MessagingAccount, tables.messaging_accounts, "Account")
         self.messages = SqlMessages(session, Message, tables.messages, "Message")
         self.idempotency_keys = SqlIdempotencyKeys(session)
+        self.failed_logins = SqlFailedLogins(session)
         self.occupancy = SqlOccupancy(session)
         return self
 

@@ -2,24 +2,57 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from datetime import date, datetime
+
+import attrs
 
 from crm_core.activity import Activity, ActivityType, Links
+from crm_core.commands import UNSET, Maybe
 from crm_core.errors import ValidationFailed
 from crm_core.ports import UnitOfWork
 from crm_core.services.base import UseCases, referenced
 from crm_core.tenancy import Actor
-from crm_core.values import ActivityId
-
-PLAIN_FIELDS = ("title", "description", "activity_date", "due_date", "is_done")
-LINK_FIELDS = ("contact_id", "lead_id", "deal_id")
+from crm_core.values import ActivityId, ContactId, DealId, LeadId
 
 
-def _links(uow: UnitOfWork, actor: Actor, fields: Mapping[str, Any]) -> Links:
+@attrs.frozen(kw_only=True)
+class ChangeActivity:
+    """A PATCH names some fields, a PUT all; a link left out keeps its value, except the
+    contact when a new lead or deal is named: then it follows theirs."""
+
+    activity_type: Maybe[ActivityType | str] = UNSET
+    title: Maybe[str] = UNSET
+    contact_id: Maybe[ContactId | None] = UNSET
+    lead_id: Maybe[LeadId | None] = UNSET
+    deal_id: Maybe[DealId | None] = UNSET
+    description: Maybe[str] = UNSET
+    activity_date: Maybe[datetime | None] = UNSET
+    due_date: Maybe[date | None] = UNSET
+    is_done: Maybe[bool] = UNSET
+
+
+@attrs.frozen(kw_only=True)
+class CreateActivity:
+    activity_type: ActivityType | str
+    title: str
+    contact_id: ContactId | None = None
+    lead_id: LeadId | None = None
+    deal_id: DealId | None = None
+    description: str = ""
+    activity_date: datetime | None = None  # now
+    due_date: date | None = None
+    is_done: bool = False
+
+
+def _links(
+    uow: UnitOfWork,
+    actor: Actor,
+    contact_id: ContactId | None,
+    lead_id: LeadId | None,
+    deal_id: DealId | None,
+) -> Links:
     """Loads what the activity names, so that the links can be checked to agree."""
     company = actor.company_id
-    contact_id, lead_id, deal_id = (fields.get(name) for name in LINK_FIELDS)
     lead = referenced("lead", lambda: uow.leads.get(company, lead_id)) if lead_id else None
     deal = referenced("deal", lambda: uow.deals.get(company, deal_id)) if deal_id else None
     if contact_id:
@@ -42,46 +75,49 @@ def _activity_type(value: object) -> ActivityType:
 
 
 class ActivityUseCases(UseCases):
-    def create_activity(self, actor: Actor, fields: Mapping[str, Any]) -> ActivityId:
+    def create_activity(self, actor: Actor, command: CreateActivity) -> ActivityId:
         with self.uow() as uow:
             activity = Activity.record(
                 company_id=actor.company_id,
-                activity_type=_activity_type(fields["activity_type"]),
-                title=fields["title"],
-                links=_links(uow, actor, fields),
+                activity_type=_activity_type(command.activity_type),
+                title=command.title,
+                links=_links(uow, actor, command.contact_id, command.lead_id, command.deal_id),
                 now=self.clock.now(),
                 user_id=actor.user_id,
-                activity_date=fields.get("activity_date"),
-                description=fields.get("description", ""),
-                due_date=fields.get("due_date"),
-                is_done=fields.get("is_done", False),
+                activity_date=command.activity_date,
+                description=command.description,
+                due_date=command.due_date,
+                is_done=command.is_done,
             )
             uow.activities.save(activity)
             uow.commit()
             return activity.id
 
     def update_activity(
-        self, actor: Actor, activity_id: ActivityId, fields: Mapping[str, Any]
+        self, actor: Actor, activity_id: ActivityId, command: ChangeActivity
     ) -> None:
         with self.uow() as uow:
             activity = uow.activities.get(actor.company_id, activity_id)
-            if "activity_type" in fields:
-                activity.change_type(_activity_type(fields["activity_type"]))
-            if any(name in fields for name in LINK_FIELDS):
-                current = {
-                    "contact_id": activity.contact_id,
-                    "lead_id": activity.lead_id,
-                    "deal_id": activity.deal_id,
-                }
-                # A link the body leaves out keeps its value, except the contact when the
-                # body names a new lead or deal: then it follows theirs.
-                names_new_subject = fields.get("lead_id") or fields.get("deal_id")
-                if "contact_id" not in fields and names_new_subject:
-                    current["contact_id"] = None
-                merged = {**current, **{k: v for k, v in fields.items() if k in LINK_FIELDS}}
-                activity.relink(_links(uow, actor, merged), self.clock.now())
+            now = self.clock.now()
+            if command.activity_type is not UNSET:
+                activity.change_type(_activity_type(command.activity_type))
+            links = (command.contact_id, command.lead_id, command.deal_id)
+            if any(link is not UNSET for link in links):
+                lead_id = activity.lead_id if command.lead_id is UNSET else command.lead_id
+                deal_id = activity.deal_id if command.deal_id is UNSET else command.deal_id
+                contact_id = activity.contact_id
+                if command.contact_id is not UNSET:
+                    contact_id = command.contact_id
+                elif command.lead_id or command.deal_id:
+                    contact_id = None  # it follows the newly named lead's or deal's
+                activity.relink(_links(uow, actor, contact_id, lead_id, deal_id), now)
             activity.change_details(
-                self.clock.now(), **{name: fields[name] for name in PLAIN_FIELDS if name in fields}
+                now,
+                title=command.title,
+                description=command.description,
+                activity_date=command.activity_date,
+                due_date=command.due_date,
+                is_done=command.is_done,
             )
             uow.activities.save(activity)
             uow.commit()

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from crm_core.commands import UNSET, Maybe
 from crm_core.errors import NotFound, ValidationFailed
 from crm_core.ports import Clock, UnitOfWork
+from crm_core.tenancy import Actor
+from crm_core.values import UserId
 
 T = TypeVar("T")
 
@@ -19,6 +22,13 @@ def referenced(field: str, load: Callable[[], T]) -> T:
         return load()
     except NotFound:
         raise ValidationFailed.on(field, "Object with this id does not exist.") from None
+
+
+def check_owner(uow: UnitOfWork, actor: Actor, owner_id: Maybe[UserId | None]) -> None:
+    """An owner named in a command is an active user of the caller's company."""
+    if owner_id is UNSET or owner_id is None:
+        return
+    referenced("owner", lambda: uow.users.get(actor.company_id, owner_id)).ensure_can_own()
 
 
 class UseCases:

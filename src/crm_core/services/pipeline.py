@@ -2,23 +2,91 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+
+import attrs
 
 from crm_core.activity import Activity, ActivityType, Links
+from crm_core.commands import UNSET, Maybe
 from crm_core.deal import Deal
 from crm_core.errors import ValidationFailed
 from crm_core.funnel import Funnel, Stage
 from crm_core.lead import Lead
 from crm_core.ports import UnitOfWork
-from crm_core.services.base import UseCases, referenced
+from crm_core.services.base import UseCases, check_owner, referenced
 from crm_core.tenancy import Actor
-from crm_core.values import ContactId, DealId, FunnelId, LeadId, Money, StageId
+from crm_core.values import (
+    ContactId,
+    DealId,
+    FunnelId,
+    LeadId,
+    Money,
+    Probability,
+    StageId,
+    UserId,
+)
 
-# Fields no rule guards; `title` is required on create and so passed on its own there.
-LEAD_DETAILS = ("description", "estimated_value", "probability", "source", "owner_id")
-DEAL_DETAILS = ("description", "amount", "probability", "expected_close_date", "owner_id")
+
+@attrs.frozen(kw_only=True)
+class CreateLead:
+    contact_id: ContactId
+    funnel_id: FunnelId
+    title: str
+    stage_id: StageId | None = None  # the funnel's first stage
+    owner_id: Maybe[UserId | None] = UNSET  # the caller
+    description: Maybe[str] = UNSET
+    estimated_value: Maybe[Money] = UNSET
+    probability: Maybe[Probability] = UNSET
+    source: Maybe[str] = UNSET
+
+
+@attrs.frozen(kw_only=True)
+class ChangeLead:
+    """A PATCH names some fields; a PUT all of them (the edge fills in the defaults)."""
+
+    contact_id: Maybe[ContactId] = UNSET
+    funnel_id: Maybe[FunnelId] = UNSET
+    stage_id: Maybe[StageId | None] = UNSET
+    title: Maybe[str] = UNSET
+    owner_id: Maybe[UserId | None] = UNSET
+    description: Maybe[str] = UNSET
+    estimated_value: Maybe[Money] = UNSET
+    probability: Maybe[Probability] = UNSET
+    source: Maybe[str] = UNSET
+
+
+@attrs.frozen(kw_only=True)
+class CreateDeal:
+    contact_id: ContactId
+    funnel_id: FunnelId
+    title: str
+    stage_id: StageId | None = None
+    lead_id: LeadId | None = None  # a deal naming a lead is that lead's conversion
+    owner_id: Maybe[UserId | None] = UNSET
+    description: Maybe[str] = UNSET
+    amount: Maybe[Money] = UNSET
+    probability: Maybe[Probability] = UNSET
+    expected_close_date: Maybe[date | None] = UNSET
+
+
+@attrs.frozen(kw_only=True)
+class ChangeDeal:
+    contact_id: Maybe[ContactId] = UNSET
+    funnel_id: Maybe[FunnelId] = UNSET
+    stage_id: Maybe[StageId | None] = UNSET
+    title: Maybe[str] = UNSET
+    owner_id: Maybe[UserId | None] = UNSET
+    description: Maybe[str] = UNSET
+    amount: Maybe[Money] = UNSET
+    probability: Maybe[Probability] = UNSET
+    expected_close_date: Maybe[date | None] = UNSET
+
+
+@attrs.frozen(kw_only=True)
+class ConvertLead:
+    title: str | None = None  # the lead's
+    amount: Money | None = None  # the lead's estimated value
+    stage_id: StageId | None = None  # the lead's stage
 
 
 def _record_stage_change(
@@ -88,64 +156,78 @@ def _settle_contact(uow: UnitOfWork, deal: Deal) -> None:
             uow.contacts.save(contact)
 
 
-def _check_owner(uow: UnitOfWork, actor: Actor, fields: Mapping[str, Any]) -> None:
-    if fields.get("owner_id") is not None:
-        referenced("owner", lambda: uow.users.get(actor.company_id, fields["owner_id"]))
-
-
-def _edit(
+def _relocate(
     uow: UnitOfWork,
     actor: Actor,
     subject: Lead | Deal,
-    fields: Mapping[str, Any],
-    details: tuple[str, ...],
+    funnel_id: Maybe[FunnelId],
+    stage_id: Maybe[StageId | None],
     now: datetime,
 ) -> bool:
-    """A PUT or PATCH of a lead or deal: its plain fields, and a recorded move when the body
-    changes its funnel or stage. Returns whether it moved."""
+    """A PUT or PATCH that names a funnel or stage: a move, recorded like `move_to_stage`.
+    Returns whether it moved."""
     company = actor.company_id
-    if "contact_id" in fields:
-        referenced("contact", lambda: uow.contacts.get(company, fields["contact_id"]))
-        subject.contact_id = fields["contact_id"]
-    _check_owner(uow, actor, fields)
-    subject.change_details(**{name: fields[name] for name in details if name in fields})
-    subject.updated_at = now
-    funnel_id: FunnelId = fields.get("funnel_id", subject.funnel_id)
-    stage_id: StageId | None = fields.get("stage_id")
-    if funnel_id == subject.funnel_id and (not stage_id or stage_id == subject.stage_id):
+    target_funnel = subject.funnel_id if funnel_id is UNSET else funnel_id
+    target_stage = None if stage_id is UNSET else stage_id
+    if target_funnel == subject.funnel_id and target_stage in (None, subject.stage_id):
         return False
-    funnel = referenced("funnel", lambda: uow.funnels.get(company, funnel_id))
+    funnel = referenced("funnel", lambda: uow.funnels.get(company, target_funnel))
     left = uow.funnels.get(company, subject.funnel_id)
-    previous = subject.transfer_to(funnel, stage_id, now, actor.user_id)
+    previous = subject.relocate(funnel, target_stage, now, actor.user_id)
     _record_stage_change(uow, actor, funnel, previous, subject, now, left)
-    return True
+    return previous is not None
+
+
+def _change_contact(
+    uow: UnitOfWork, actor: Actor, subject: Lead | Deal, contact_id: Maybe[ContactId], now: datetime
+) -> None:
+    if contact_id is UNSET:
+        return
+    referenced("contact", lambda: uow.contacts.get(actor.company_id, contact_id))
+    subject.change_contact(contact_id, now)
 
 
 class LeadUseCases(UseCases):
-    def create_lead(self, actor: Actor, fields: Mapping[str, Any]) -> LeadId:
+    def create_lead(self, actor: Actor, command: CreateLead) -> LeadId:
         with self.uow() as uow:
             company = actor.company_id
-            referenced("contact", lambda: uow.contacts.get(company, fields["contact_id"]))
-            funnel = referenced("funnel", lambda: uow.funnels.get(company, fields["funnel_id"]))
-            _check_owner(uow, actor, fields)
+            referenced("contact", lambda: uow.contacts.get(company, command.contact_id))
+            funnel = referenced("funnel", lambda: uow.funnels.get(company, command.funnel_id))
+            check_owner(uow, actor, command.owner_id)
             lead = Lead.open(
                 company_id=company,
-                contact_id=fields["contact_id"],
+                contact_id=command.contact_id,
                 funnel=funnel,
-                title=fields["title"],
+                title=command.title,
                 now=self.clock.now(),
-                stage_id=fields.get("stage_id"),
+                stage_id=command.stage_id,
                 actor=actor.user_id,
-                **{name: fields[name] for name in LEAD_DETAILS if name in fields},
+                owner_id=command.owner_id,
+                description=command.description,
+                estimated_value=command.estimated_value,
+                probability=command.probability,
+                source=command.source,
             )
             uow.leads.save(lead)
             uow.commit()
             return lead.id
 
-    def update_lead(self, actor: Actor, lead_id: LeadId, fields: Mapping[str, Any]) -> None:
+    def update_lead(self, actor: Actor, lead_id: LeadId, command: ChangeLead) -> None:
         with self.uow() as uow:
             lead = uow.leads.get(actor.company_id, lead_id)
-            _edit(uow, actor, lead, fields, (*LEAD_DETAILS, "title"), self.clock.now())
+            now = self.clock.now()
+            check_owner(uow, actor, command.owner_id)
+            lead.change_details(
+                now,
+                title=command.title,
+                owner_id=command.owner_id,
+                description=command.description,
+                estimated_value=command.estimated_value,
+                probability=command.probability,
+                source=command.source,
+            )
+            _change_contact(uow, actor, lead, command.contact_id, now)
+            _relocate(uow, actor, lead, command.funnel_id, command.stage_id, now)
             uow.leads.save(lead)
             uow.commit()
 
@@ -155,6 +237,7 @@ class LeadUseCases(UseCases):
             uow.commit()
 
     def move_lead(self, actor: Actor, lead_id: LeadId, stage_id: StageId) -> None:
+        """Moves an open lead; a final non-success stage loses it (a success stage is 409)."""
         with self.uow() as uow:
             lead = uow.leads.get(actor.company_id, lead_id)
             funnel = uow.funnels.get(actor.company_id, lead.funnel_id)
@@ -168,14 +251,9 @@ class LeadUseCases(UseCases):
             uow.commit()
 
     def convert_lead(
-        self,
-        actor: Actor,
-        lead_id: LeadId,
-        *,
-        title: str | None = None,
-        amount: Money | None = None,
-        stage_id: StageId | None = None,
+        self, actor: Actor, lead_id: LeadId, command: ConvertLead | None = None
     ) -> DealId:
+        command = command or ConvertLead()
         with self.uow() as uow:
             lead = uow.leads.get(actor.company_id, lead_id)
             funnel = uow.funnels.get(actor.company_id, lead.funnel_id)
@@ -183,9 +261,9 @@ class LeadUseCases(UseCases):
                 self.clock.now(),
                 funnel=funnel,
                 actor=actor.user_id,
-                title=title,
-                amount=amount,
-                stage_id=stage_id,
+                title=command.title,
+                amount=command.amount,
+                stage_id=command.stage_id,
             )
             uow.leads.save(lead)
             uow.deals.save(deal)
@@ -193,68 +271,78 @@ class LeadUseCases(UseCases):
             uow.commit()
             return deal.id
 
-    def mark_lead_lost(self, actor: Actor, lead_id: LeadId, reason: str) -> None:
+    def mark_lead_lost(self, actor: Actor, lead_id: LeadId, reason: str = "") -> None:
+        """Loses the lead and moves it to the funnel's failure stage (a recorded move)."""
         with self.uow() as uow:
             lead = uow.leads.get(actor.company_id, lead_id)
-            lead.mark_lost(reason, self.clock.now())
+            funnel = uow.funnels.get(actor.company_id, lead.funnel_id)
+            now = self.clock.now()
+            previous = lead.mark_lost(funnel, reason, now, actor.user_id)
+            _record_stage_change(uow, actor, funnel, previous, lead, now)
             uow.leads.save(lead)
             uow.commit()
 
 
 class DealUseCases(UseCases):
-    def create_deal(self, actor: Actor, fields: Mapping[str, Any]) -> DealId:
+    def create_deal(self, actor: Actor, command: CreateDeal) -> DealId:
         """A deal; one that names a lead is that lead's conversion, and the lead closes."""
         with self.uow() as uow:
             company, now = actor.company_id, self.clock.now()
-            contact_id: ContactId = fields["contact_id"]
-            referenced("contact", lambda: uow.contacts.get(company, contact_id))
-            funnel = referenced("funnel", lambda: uow.funnels.get(company, fields["funnel_id"]))
-            _check_owner(uow, actor, fields)
-            details = {name: fields[name] for name in DEAL_DETAILS if name in fields}
-            if fields.get("lead_id") is not None:
-                lead = referenced("lead", lambda: uow.leads.get(company, fields["lead_id"]))
-                deal = self._deal_from_lead(lead, funnel, contact_id, fields, now, actor)
-                deal.change_details(**details)
+            referenced("contact", lambda: uow.contacts.get(company, command.contact_id))
+            funnel = referenced("funnel", lambda: uow.funnels.get(company, command.funnel_id))
+            check_owner(uow, actor, command.owner_id)
+            lead_id = command.lead_id
+            if lead_id is not None:
+                lead = referenced("lead", lambda: uow.leads.get(company, lead_id))
+                lead.check_named_by_deal(command.contact_id, funnel.id)
+                deal = lead.convert_to_deal(
+                    now,
+                    funnel=funnel,
+                    actor=actor.user_id,
+                    title=command.title,
+                    amount=None,  # the command's amount, if any, is set below
+                    stage_id=command.stage_id,
+                )
                 uow.leads.save(lead)
             else:
                 deal = Deal.open(
                     company_id=company,
-                    contact_id=contact_id,
+                    contact_id=command.contact_id,
                     funnel=funnel,
-                    title=fields["title"],
+                    title=command.title,
                     now=now,
-                    stage_id=fields.get("stage_id"),
+                    stage_id=command.stage_id,
                     actor=actor.user_id,
-                    **details,
                 )
+            deal.change_details(
+                now,
+                owner_id=command.owner_id,
+                description=command.description,
+                amount=command.amount,
+                probability=command.probability,
+                expected_close_date=command.expected_close_date,
+            )
             uow.deals.save(deal)
             _settle_contact(uow, deal)
             uow.commit()
             return deal.id
 
-    @staticmethod
-    def _deal_from_lead(
-        lead: Lead,
-        funnel: Funnel,
-        contact_id: ContactId,
-        fields: Mapping[str, Any],
-        now: datetime,
-        actor: Actor,
-    ) -> Deal:
-        lead.check_named_by_deal(contact_id, funnel.id)
-        return lead.convert_to_deal(
-            now,
-            funnel=funnel,
-            actor=actor.user_id,
-            title=fields["title"],
-            amount=fields.get("amount"),
-            stage_id=fields.get("stage_id"),
-        )
-
-    def update_deal(self, actor: Actor, deal_id: DealId, fields: Mapping[str, Any]) -> None:
+    def update_deal(self, actor: Actor, deal_id: DealId, command: ChangeDeal) -> None:
         with self.uow() as uow:
             deal = uow.deals.get(actor.company_id, deal_id)
-            if _edit(uow, actor, deal, fields, (*DEAL_DETAILS, "title"), self.clock.now()):
+            now = self.clock.now()
+            check_owner(uow, actor, command.owner_id)
+            deal.change_details(
+                now,
+                title=command.title,
+                owner_id=command.owner_id,
+                description=command.description,
+                amount=command.amount,
+                probability=command.probability,
+                expected_close_date=command.expected_close_date,
+            )
+            _change_contact(uow, actor, deal, command.contact_id, now)
+            if _relocate(uow, actor, deal, command.funnel_id, command.stage_id, now):
                 _settle_contact(uow, deal)
             uow.deals.save(deal)
             uow.commit()

@@ -3,16 +3,83 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
-from typing import Any
+from datetime import datetime
 
-from crm_core.errors import Conflict, FieldErrors, InvalidValue, ValidationFailed
-from crm_core.ports import Clock, PasswordHasher
+import attrs
+
+from crm_core.commands import UNSET, Maybe
+from crm_core.errors import Conflict, InvalidValue, ValidationFailed
+from crm_core.ports import Clock, PasswordHasher, UnitOfWork
 from crm_core.services.base import UnitOfWorkFactory, UseCases
-from crm_core.tenancy import Actor, ApiToken, Branch, Company, Role, User, hash_token
+from crm_core.tenancy import (
+    Actor,
+    ApiToken,
+    Branch,
+    Company,
+    LoginThrottle,
+    Role,
+    User,
+    hash_token,
+)
 from crm_core.values import BranchId, UserId, normalize_email
 
-BRANCH_FIELDS = ("name", "address", "is_active")
+__all__ = [
+    "AccessUseCases",
+    "AddUser",
+    "ChangeBranch",
+    "ChangeOwnPassword",
+    "ChangeUser",
+    "CreateBranch",
+]
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class AddUser:
+    """An admin adds a user to their company; without a password the user has tokens only."""
+
+    email: str
+    password: str | None = None
+    role: Role = Role.MANAGER
+    full_name: str = ""
+    is_active: bool = True
+
+
+@attrs.frozen
+class ChangeUser:
+    """An admin's change of a user; a new password or a deactivation signs them out."""
+
+    full_name: Maybe[str] = UNSET
+    role: Maybe[Role] = UNSET
+    is_active: Maybe[bool] = UNSET
+    password: Maybe[str] = UNSET
+
+
+@attrs.frozen
+class ChangeOwnPassword:
+    """A user's change of their own password, proved by the current one."""
+
+    current_password: str
+    password: str
+
+
+@attrs.frozen
+class CreateBranch:
+    name: str
+    address: str = ""
+    is_active: bool = True
+
+
+@attrs.frozen
+class ChangeBranch:
+    name: Maybe[str] = UNSET
+    address: Maybe[str] = UNSET
+    is_active: Maybe[bool] = UNSET
+
+
+# --- use cases -----------------------------------------------------------------------------
 
 
 class AccessUseCases(UseCases):
@@ -22,10 +89,12 @@ class AccessUseCases(UseCases):
         clock: Clock,
         hasher: PasswordHasher,
         default_region: str = "RU",
+        throttle: LoginThrottle | None = None,
     ) -> None:
         super().__init__(uow, clock)
         self.hasher = hasher
         self.default_region = default_region
+        self.throttle = throttle or LoginThrottle()
         self._decoy: str | None = None
 
     def create_user(
@@ -48,15 +117,13 @@ class AccessUseCases(UseCases):
                     name=company_name, default_region=self.default_region, created_at=now
                 )
                 uow.companies.save(company)
-            user = User(
-                company_id=company.id,
-                email=address,
-                # Without a password the user can sign in with tokens only.
-                password_hash=self.hasher.hash(password) if password else "",
+            user = User.register(
+                company.id,
+                address,
+                self._hash(password),
+                now,
                 role=role,
                 full_name=full_name,
-                created_at=now,
-                updated_at=now,
             )
             uow.users.save(user)
             token, secret = ApiToken.issue(user.id, now)
@@ -64,52 +131,72 @@ class AccessUseCases(UseCases):
             uow.commit()
             return user.id, secret
 
-    def add_user(self, actor: Actor, fields: Mapping[str, Any]) -> UserId:
+    def add_user(self, actor: Actor, command: AddUser) -> UserId:
         """An admin adds a user to their own company."""
         actor.require_admin("manage users")
-        errors = FieldErrors()
-        with errors.field("email"):
-            address = normalize_email(str(fields["email"]))
-        errors.raise_if_any()
         with self.uow() as uow:
-            if uow.users.by_email(address) is not None:
-                raise ValidationFailed.on("email", "A user with this email already exists.")
-            now = self.clock.now()
-            password = fields.get("password")
-            user = User(
-                company_id=actor.company_id,
-                email=address,
-                password_hash=self.hasher.hash(password) if password else "",
-                role=Role(fields.get("role", Role.MANAGER)),
-                full_name=fields.get("full_name", ""),
-                is_active=fields.get("is_active", True),
-                created_at=now,
-                updated_at=now,
+            user = User.register(
+                actor.company_id,
+                command.email,
+                self._hash(command.password),
+                self.clock.now(),
+                role=command.role,
+                full_name=command.full_name,
+                is_active=command.is_active,
             )
+            if uow.users.by_email(user.email) is not None:
+                raise ValidationFailed.on("email", "A user with this email already exists.")
             uow.users.save(user)
             uow.commit()
             return user.id
 
-    def update_user(self, actor: Actor, user_id: UserId, fields: Mapping[str, Any]) -> None:
+    def update_user(self, actor: Actor, user_id: UserId, command: ChangeUser) -> None:
+        """An admin's change; deactivating a user or setting their password ends their tokens."""
         actor.require_admin("manage users")
         with self.uow() as uow:
             user = uow.users.get(actor.company_id, user_id)
             now = self.clock.now()
-            user.change(
+            signs_out = user.change(
                 actor,
                 now,
-                full_name=fields.get("full_name"),
-                role=fields.get("role"),
-                is_active=fields.get("is_active"),
+                full_name=command.full_name,
+                role=command.role,
+                is_active=command.is_active,
+                password_hash=(
+                    self._hash(command.password) if command.password is not UNSET else UNSET
+                ),
             )
-            if fields.get("password"):
-                user.password_hash = self.hasher.hash(fields["password"])
-                # A new password signs the user out everywhere: every token they hold ends.
-                for token in uow.tokens.of_user(user.id):
-                    token.revoke(now)
-                    uow.tokens.save(token)
+            if signs_out:
+                self._revoke_tokens(uow, user.id, now)
             uow.users.save(user)
             uow.commit()
+
+    def change_own_password(
+        self, actor: Actor, command: ChangeOwnPassword, keep_token: str | None = None
+    ) -> None:
+        """Any user's change of their own password. Every other token of theirs ends; the
+        one whose secret is `keep_token` (the request's own) stays valid."""
+        with self.uow() as uow:
+            user = uow.users.get(actor.company_id, actor.user_id)
+            now = self.clock.now()
+            user.change_own_password(command.current_password, command.password, self.hasher, now)
+            kept = hash_token(keep_token) if keep_token else None
+            self._revoke_tokens(uow, user.id, now, keep_hash=kept)
+            uow.users.save(user)
+            uow.commit()
+
+    def _hash(self, password: str | None) -> str:
+        # Without a password the user can sign in with tokens only.
+        return self.hasher.hash(password) if password else ""
+
+    @staticmethod
+    def _revoke_tokens(
+        uow: UnitOfWork, user_id: UserId, now: datetime, keep_hash: str | None = None
+    ) -> None:
+        for token in uow.tokens.of_user(user_id):
+            if token.token_hash != keep_hash:
+                token.revoke(now)
+                uow.tokens.save(token)
 
     def _decoy_hash(self) -> str:
         if self._decoy is None:
@@ -126,21 +213,43 @@ class AccessUseCases(UseCases):
             uow.commit()
             return secret
 
-    def log_in(self, email: str, password: str) -> str | None:
-        """A new token for the right e-mail and password; None for anything else."""
+    def log_in(self, email: str, password: str, client_address: str | None = None) -> str | None:
+        """A new token for the right e-mail and password; None for anything else.
+
+        Raises TooManyAttempts, before any password hash is computed, while the email or the
+        client address has too many recent failures (`LoginThrottle`). Each failure is
+        recorded, for unknown emails too (so that the throttle does not tell which exist); a
+        successful sign-in forgets the email's failures.
+        """
+        address = self.throttle.address_key(client_address)
         try:
-            address = normalize_email(email)
+            email = normalize_email(email)
         except InvalidValue:
-            return None
+            email = ""  # no such user can exist: only the address is counted
         with self.uow() as uow:
-            user = uow.users.by_email(address)
-            if user is None or not user.is_active or not user.password_hash:
+            now = self.clock.now()
+            since = self.throttle.counts_after(now)
+            failures = uow.failed_logins
+            self.throttle.refuse_if_exceeded(
+                now,
+                failures.times_for_email(email, since, self.throttle.per_email) if email else [],
+                failures.times_from_address(address, since, self.throttle.per_address),
+            )
+            if not email:
+                return None
+            user = uow.users.by_email(email)
+            if user is None or not user.can_log_in:
                 # Unknown addresses cost a hash check too, so timing does not tell them apart.
                 self.hasher.verify(self._decoy_hash(), password)
+                user = None
+            elif not self.hasher.verify(user.password_hash, password):
+                user = None
+            if user is None:
+                failures.add(email, address, now, forget_before=since)
+                uow.commit()
                 return None
-            if not self.hasher.verify(user.password_hash, password):
-                return None
-            token, secret = ApiToken.issue(user.id, self.clock.now())
+            failures.clear_email(email)
+            token, secret = ApiToken.issue(user.id, now)
             uow.tokens.save(token)
             uow.commit()
             return secret
@@ -163,20 +272,28 @@ class AccessUseCases(UseCases):
                 uow.tokens.save(token)
                 uow.commit()
 
-    def create_branch(self, actor: Actor, fields: Mapping[str, Any]) -> BranchId:
+    def create_branch(self, actor: Actor, command: CreateBranch) -> BranchId:
         with self.uow() as uow:
-            now = self.clock.now()
-            branch = Branch(company_id=actor.company_id, name=fields["name"])
-            branch.created_at = now
-            self._apply(branch, fields, now)
+            branch = Branch.open(
+                actor.company_id,
+                command.name,
+                self.clock.now(),
+                address=command.address,
+                is_active=command.is_active,
+            )
             uow.branches.save(branch)
             uow.commit()
             return branch.id
 
-    def update_branch(self, actor: Actor, branch_id: BranchId, fields: Mapping[str, Any]) -> None:
+    def update_branch(self, actor: Actor, branch_id: BranchId, command: ChangeBranch) -> None:
         with self.uow() as uow:
             branch = uow.branches.get(actor.company_id, branch_id)
-            self._apply(branch, fields, self.clock.now())
+            branch.change(
+                self.clock.now(),
+                name=command.name,
+                address=command.address,
+                is_active=command.is_active,
+            )
             uow.branches.save(branch)
             uow.commit()
 
@@ -184,10 +301,3 @@ class AccessUseCases(UseCases):
         with self.uow() as uow:
             uow.branches.delete(uow.branches.get(actor.company_id, branch_id))
             uow.commit()
-
-    @staticmethod
-    def _apply(branch: Branch, fields: Mapping[str, Any], now: Any) -> None:
-        for name in BRANCH_FIELDS:
-            if name in fields:
-                setattr(branch, name, fields[name])
-        branch.updated_at = now

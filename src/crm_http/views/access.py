@@ -5,15 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, jsonify
+from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from crm_core.ports import ReadModel, Resource, Row
+from crm_core.services.tenancy import (
+    AddUser,
+    ChangeBranch,
+    ChangeOwnPassword,
+    ChangeUser,
+    CreateBranch,
+)
 from crm_core.tenancy import Role
-from crm_http.auth import bearer_token, current_actor, public
+from crm_http.auth import bearer_token, client_address, current_actor, public
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint
 from crm_http.fields import StrictBoolean
-from crm_http.listing import Flag, ListArgs
 from crm_http.problems import problem
 from crm_http.schemas import Body, RowSchema
 from crm_http.smorest import Blueprint
@@ -27,6 +34,7 @@ class UserRow(RowSchema):
 
 
 ROLES = [role.value for role in Role]
+PASSWORD = validate.Length(min=8, max=128)
 
 
 class UserChange(Body):
@@ -34,18 +42,27 @@ class UserChange(Body):
 
     full_name = fields.String(validate=validate.Length(max=255))
     role = fields.String(validate=validate.OneOf(ROLES))
-    is_active = StrictBoolean()
-    password = fields.String(load_only=True, validate=validate.Length(min=8, max=128))
+    is_active = StrictBoolean(
+        metadata={"description": "false deactivates the user and revokes all their tokens"}
+    )
+    password = fields.String(
+        load_only=True,
+        validate=PASSWORD,
+        metadata={"description": "a new password revokes all the user's tokens"},
+    )
 
 
 class UserBody(UserChange):
     email = fields.String(required=True, validate=validate.Length(max=254))
 
 
-class UserArgs(ListArgs):
-    ORDERING = ("created_at", "email", "full_name")
-    role = fields.String(validate=validate.OneOf([role.value for role in Role]))
-    is_active = Flag()
+class OwnPasswordChange(Body):
+    current_password = fields.String(required=True, load_only=True)
+    password = fields.String(required=True, load_only=True, validate=PASSWORD)
+
+
+def _typed_role(body: dict[str, Any]) -> dict[str, Any]:
+    return {**body, "role": Role(body["role"])} if "role" in body else body
 
 
 class BranchRow(RowSchema):
@@ -60,11 +77,6 @@ class BranchBody(Body):
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
     address = fields.String(validate=validate.Length(max=1000))
     is_active = StrictBoolean()
-
-
-class BranchArgs(ListArgs):
-    ORDERING = ("created_at", "name")
-    is_active = Flag()
 
 
 class Credentials(Body):
@@ -91,21 +103,36 @@ def users_blueprint(container: Container) -> Blueprint:
             row=UserRow,
             body=UserBody,
             update_body=UserChange,
-            args=UserArgs,
             read_model=read_model,
-            create=lambda actor, body: access().add_user(actor, body),
-            update=lambda actor, user_id, body: access().update_user(actor, user_id, body),
+            create=lambda actor, body: access().add_user(actor, AddUser(**_typed_role(body))),
+            update=lambda actor, user_id, body: access().update_user(
+                actor, user_id, ChangeUser(**_typed_role(body))
+            ),
             description="The users of the caller's company; only admins add or change them.",
         )
     )
 
-    @blp.route("/me/", methods=["GET"])
-    @blp.response(200, UserRow)
     def me() -> Row:
-        """The calling user."""
         actor = current_actor()
         model: ReadModel = read_model()
         return model.detail(Resource.USERS, actor.company_id, actor.user_id)
+
+    @blp.route("/me/")
+    class CurrentUser(MethodView):
+        @blp.response(200, UserRow)
+        def get(self) -> Row:
+            """The calling user."""
+            return me()
+
+        @blp.arguments(OwnPasswordChange)
+        @blp.response(200, UserRow)
+        def patch(self, body: dict[str, Any]) -> Row:
+            """Changes the caller's own password (any role). A wrong `current_password` is a
+            400 on that field. Every other token of the caller is revoked; the token of this
+            request stays valid."""
+            command = ChangeOwnPassword(**body)
+            access().change_own_password(current_actor(), command, keep_token=bearer_token())
+            return me()
 
     return blp
 
@@ -118,10 +145,11 @@ def branches_blueprint(container: Container) -> Blueprint:
             name="Branch",
             row=BranchRow,
             body=BranchBody,
-            args=BranchArgs,
             read_model=container.read_model,
-            create=lambda actor, body: access().create_branch(actor, body),
-            update=lambda actor, branch_id, body: access().update_branch(actor, branch_id, body),
+            create=lambda actor, body: access().create_branch(actor, CreateBranch(**body)),
+            update=lambda actor, branch_id, body: access().update_branch(
+                actor, branch_id, ChangeBranch(**body)
+            ),
             delete=lambda actor, branch_id: access().delete_branch(actor, branch_id),
             description="Branches (offices) of the company; a contact may name one.",
         )
@@ -136,11 +164,17 @@ def auth_blueprint(container: Container) -> Blueprint:
     @blp.arguments(Credentials)
     @blp.response(200, TokenAnswer)
     @blp.alt_response(401, description="Wrong email or password.")
+    @blp.alt_response(429, description="Too many failed attempts: see `Retry-After`.")
     @blp.doc(security=[])
     @public
     def obtain_token(body: dict[str, Any]) -> dict[str, str] | Response:
-        """A new API token for an email and password (no bearer token needed)."""
-        token = access().log_in(body["email"], body["password"])
+        """A new API token for an email and password (no bearer token needed).
+
+        After 10 failed attempts for one email, or 50 from one client address, within 15
+        minutes, further attempts answer 429 with `Retry-After` (seconds) until the window
+        passes; a successful sign-in clears the email's failures.
+        """
+        token = access().log_in(body["email"], body["password"], client_address())
         if token is None:
             return problem(401, "Unauthorized", "Wrong email or password.")
         return {"token": token}

@@ -8,10 +8,10 @@ from marshmallow import fields, post_dump, validate
 
 from crm_core.activity import ActivityType
 from crm_core.ports import Resource
+from crm_core.services.activities import ChangeActivity, CreateActivity
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint
-from crm_http.fields import Reference, StrictBoolean, UtcDateTime
-from crm_http.listing import Flag, ListArgs
+from crm_http.fields import Reference, StrictBoolean, Timestamp, UtcDateTime
 from crm_http.schemas import Body, RowSchema
 from crm_http.smorest import Blueprint
 
@@ -32,7 +32,7 @@ class ActivityRow(RowSchema):
     activity_type_display = fields.String()
     title = fields.String()
     description = fields.String()
-    activity_date = fields.DateTime()
+    activity_date = Timestamp()
     due_date = fields.Date(allow_none=True)
     is_done = fields.Boolean()
 
@@ -62,18 +62,6 @@ class ActivityBody(Body):
     is_done = StrictBoolean()
 
 
-class ActivityArgs(ListArgs):
-    ORDERING = ("activity_date", "created_at")
-    contact = fields.UUID()
-    lead = fields.UUID()
-    deal = fields.UUID()
-    activity_type = fields.String(validate=validate.OneOf(TYPES))
-    user = fields.UUID()
-    is_done = Flag()
-    activity_date_after = fields.Date()
-    activity_date_before = fields.Date()
-
-
 def activities_blueprint(container: Container) -> Blueprint:
     use_cases: Any = container.activities
     return crud_blueprint(
@@ -82,11 +70,10 @@ def activities_blueprint(container: Container) -> Blueprint:
             name="Activity",
             row=ActivityRow,
             body=ActivityBody,
-            args=ActivityArgs,
             read_model=container.read_model,
-            create=lambda actor, body: use_cases().create_activity(actor, body),
+            create=lambda actor, body: use_cases().create_activity(actor, CreateActivity(**body)),
             update=lambda actor, activity_id, body: use_cases().update_activity(
-                actor, activity_id, body
+                actor, activity_id, ChangeActivity(**body)
             ),
             delete=lambda actor, activity_id: use_cases().delete_activity(actor, activity_id),
             description="What happened with a contact, lead or deal.",

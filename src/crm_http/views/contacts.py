@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 from crm_core.ports import Page, ReadModel, Resource
+from crm_core.services.contacts import ChangeContact, CreateContact
 from crm_core.values import ContactId
 from crm_http.auth import current_actor
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint
 from crm_http.fields import Reference, StrictBoolean
-from crm_http.listing import Flag, envelope, list_query
-from crm_http.schemas import Body, CreatedRange, RowSchema
+from crm_http.listing import envelope, list_query
+from crm_http.schemas import Body, RowSchema
 from crm_http.smorest import Blueprint
 
 TEXT = validate.Length(max=255)
@@ -78,31 +78,6 @@ class ContactBody(Body):
     owner_id = Reference("owner", allow_none=True)
 
 
-class Digits(fields.String):
-    """A phone filter in any form (`+7 999-123`): its digits are what is searched."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        digits = re.sub(r"\D", "", super()._deserialize(value, attr, data, **kwargs))
-        if not digits:
-            raise ValidationError("Must contain digits.")
-        return digits
-
-
-class ContactArgs(CreatedRange):
-    ORDERING = ("created_at", "first_name", "last_name")
-    phone = Digits(
-        metadata={"description": "digits substring over phone, phone_secondary, whatsapp"}
-    )
-    email = fields.String()
-    first_name = fields.String()
-    last_name = fields.String()
-    is_active = Flag()
-    is_client = Flag()
-    source = fields.String()
-    owner = fields.UUID()
-    branch = fields.UUID()
-
-
 class TimelineArgs(Schema):
     class Meta:
         unknown = "exclude"
@@ -128,11 +103,10 @@ def contacts_blueprint(container: Container) -> Blueprint:
             name="Contact",
             row=ContactRow,
             body=ContactBody,
-            args=ContactArgs,
             read_model=read_model,
-            create=lambda actor, body: use_cases().create_contact(actor, body),
+            create=lambda actor, body: use_cases().create_contact(actor, CreateContact(**body)),
             update=lambda actor, contact_id, body: use_cases().update_contact(
-                actor, contact_id, body
+                actor, contact_id, ChangeContact(**body)
             ),
             delete=lambda actor, contact_id: use_cases().delete_contact(actor, contact_id),
             description="People the team sells to; phones are stored in E.164.",

@@ -9,13 +9,12 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from crm_core.funnel import StageSpec
 from crm_core.ports import ReadModel, Resource, Row, StatisticsFilter
-from crm_core.services.funnels import FunnelUseCases
+from crm_core.services.funnels import ChangeFunnel, ChangeStage, FunnelUseCases
 from crm_core.values import DEFAULT_STAGE_COLOR, FunnelId
 from crm_http.auth import current_actor
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint
-from crm_http.fields import ColorField, MoneyField, Reference, StrictBoolean
-from crm_http.listing import Flag, ListArgs
+from crm_http.fields import ColorField, Reference, StrictBoolean, SumField
 from crm_http.schemas import Body, RowSchema
 from crm_http.smorest import Blueprint
 
@@ -78,16 +77,6 @@ class StageChange(StageFields):
     RESET = {"color": DEFAULT_STAGE_COLOR, "is_final": False, "is_success": False}
 
 
-class FunnelArgs(ListArgs):
-    ORDERING = ("created_at", "name")
-    is_active = Flag()
-
-
-class StageArgs(ListArgs):
-    ORDERING = ("funnel", "order", "name", "created_at")
-    funnel = fields.UUID()
-
-
 class StatisticsArgs(Schema):
     class Meta:
         unknown = "exclude"
@@ -108,10 +97,21 @@ class StageStatistics(Schema):
     is_final = fields.Boolean()
     is_success = fields.Boolean()
     leads_count = fields.Integer()
-    leads_value = MoneyField()
+    leads_value = SumField()
     deals_count = fields.Integer()
-    deals_amount = MoneyField()
-    reached_count = fields.Integer()
+    deals_amount = SumField()
+    open_count = fields.Integer(
+        metadata={"description": "open leads and open deals standing in the stage now"}
+    )
+    open_amount = SumField(
+        metadata={"description": "their estimated values and amounts, what a board column shows"}
+    )
+    reached_count = fields.Integer(
+        metadata={
+            "description": "opportunities that ever stood in this stage or a later one; a "
+            "converted lead and its deal count once"
+        }
+    )
     conversion_from_previous = fields.Float(allow_none=True)
     avg_days_in_stage = fields.Float(allow_none=True)
 
@@ -127,11 +127,11 @@ class FunnelStatistics(Schema):
     open_deals = fields.Integer()
     won_deals = fields.Integer()
     lost_deals = fields.Integer()
-    total_amount = MoneyField()
-    won_amount = MoneyField()
-    lost_amount = MoneyField()
-    pipeline_amount = MoneyField()
-    weighted_pipeline_amount = MoneyField()
+    total_amount = SumField()
+    won_amount = SumField()
+    lost_amount = SumField()
+    pipeline_amount = SumField()
+    weighted_pipeline_amount = SumField()
     win_rate = fields.Float(allow_none=True)
     lead_to_deal_rate = fields.Float(allow_none=True)
     avg_days_to_win = fields.Float(allow_none=True)
@@ -160,10 +160,11 @@ def funnels_blueprint(container: Container) -> Blueprint:
             row=FunnelRow,
             body=FunnelBody,
             update_body=FunnelChange,
-            args=FunnelArgs,
             read_model=read_model,
             create=create,
-            update=lambda actor, funnel_id, body: use_cases().update_funnel(actor, funnel_id, body),
+            update=lambda actor, funnel_id, body: use_cases().update_funnel(
+                actor, funnel_id, ChangeFunnel(**{k: v for k, v in body.items() if k != "stages"})
+            ),
             delete=lambda actor, funnel_id: use_cases().delete_funnel(actor, funnel_id),
             description="Sales funnels with their ordered stages.",
         )
@@ -195,10 +196,13 @@ def stages_blueprint(container: Container) -> Blueprint:
             row=StageRow,
             body=StageBody,
             update_body=StageChange,
-            args=StageArgs,
             read_model=container.read_model,
-            create=lambda actor, body: use_cases().create_stage(actor, body["funnel_id"], body),
-            update=lambda actor, stage_id, body: use_cases().update_stage(actor, stage_id, body),
+            create=lambda actor, body: use_cases().create_stage(
+                actor, body.pop("funnel_id"), ChangeStage(**body)
+            ),
+            update=lambda actor, stage_id, body: use_cases().update_stage(
+                actor, stage_id, ChangeStage(**body)
+            ),
             delete=lambda actor, stage_id: use_cases().delete_stage(actor, stage_id),
             description="The stages of funnels; `order` is unique within a funnel.",
         )

@@ -10,13 +10,13 @@ from marshmallow import fields, validate
 from crm_core.deal import MAX_LOST_REASON
 from crm_core.lead import LeadStatus
 from crm_core.ports import ReadModel, Resource, Row
+from crm_core.services.pipeline import ChangeDeal, ChangeLead, ConvertLead, CreateDeal, CreateLead
 from crm_core.values import Money, Probability
 from crm_http.auth import current_actor
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint, detail
-from crm_http.fields import MoneyField, ProbabilityField, Reference
-from crm_http.listing import Flag
-from crm_http.schemas import Body, CreatedRange, RowSchema
+from crm_http.fields import MoneyField, ProbabilityField, Reference, Timestamp
+from crm_http.schemas import Body, RowSchema
 from crm_http.smorest import Blueprint
 
 TITLE = validate.Length(min=1, max=255)
@@ -37,8 +37,8 @@ class PipelineRow(RowSchema):
     title = fields.String()
     description = fields.String()
     probability = fields.Integer()
-    stage_changed_at = fields.DateTime(allow_none=True)
-    closed_at = fields.DateTime(allow_none=True)
+    stage_changed_at = Timestamp(allow_none=True)
+    closed_at = Timestamp(allow_none=True)
 
 
 class LeadRow(PipelineRow):
@@ -95,31 +95,6 @@ class DealBody(DealChange):
     lead_id = Reference("lead", allow_none=True)
 
 
-class LeadArgs(CreatedRange):
-    ORDERING = ("created_at", "estimated_value", "title")
-    title = fields.String()
-    funnel = fields.UUID()
-    stage = fields.UUID()
-    owner = fields.UUID()
-    source = fields.String()
-    status = fields.String(validate=validate.OneOf([status.value for status in LeadStatus]))
-    contact = fields.UUID()
-
-
-class DealArgs(CreatedRange):
-    ORDERING = ("created_at", "amount", "expected_close_date", "title")
-    title = fields.String()
-    funnel = fields.UUID()
-    stage = fields.UUID()
-    owner = fields.UUID()
-    is_won = Flag()
-    is_lost = Flag()
-    contact = fields.UUID()
-    expected_close_date = fields.Date()
-    expected_close_date_after = fields.Date()
-    expected_close_date_before = fields.Date()
-
-
 class StageTarget(Body):
     stage_id = fields.UUID(required=True)
 
@@ -143,10 +118,9 @@ def leads_blueprint(container: Container) -> Blueprint:
         name="Lead",
         row=LeadRow,
         body=LeadBody,
-        args=LeadArgs,
         read_model=read_model,
-        create=lambda actor, body: leads().create_lead(actor, body),
-        update=lambda actor, lead_id, body: leads().update_lead(actor, lead_id, body),
+        create=lambda actor, body: leads().create_lead(actor, CreateLead(**body)),
+        update=lambda actor, lead_id, body: leads().update_lead(actor, lead_id, ChangeLead(**body)),
         delete=lambda actor, lead_id: leads().delete_lead(actor, lead_id),
         description="Leads: open until converted to a deal or lost.",
     )
@@ -165,13 +139,7 @@ def leads_blueprint(container: Container) -> Blueprint:
     @blp.response(201, DealRow)
     def convert_to_deal(body: dict[str, Any], object_id: uuid.UUID) -> Row:
         """Converts the lead into its one deal; the lead becomes `converted`."""
-        deal_id = leads().convert_lead(
-            current_actor(),
-            object_id,
-            title=body.get("title"),
-            amount=body.get("amount"),
-            stage_id=body.get("stage_id"),
-        )
+        deal_id = leads().convert_lead(current_actor(), object_id, ConvertLead(**body))
         model: ReadModel = read_model()
         return model.detail(Resource.DEALS, current_actor().company_id, deal_id)
 
@@ -196,10 +164,9 @@ def deals_blueprint(container: Container) -> Blueprint:
         row=DealRow,
         body=DealBody,
         update_body=DealChange,
-        args=DealArgs,
         read_model=read_model,
-        create=lambda actor, body: deals().create_deal(actor, body),
-        update=lambda actor, deal_id, body: deals().update_deal(actor, deal_id, body),
+        create=lambda actor, body: deals().create_deal(actor, CreateDeal(**body)),
+        update=lambda actor, deal_id, body: deals().update_deal(actor, deal_id, ChangeDeal(**body)),
         delete=lambda actor, deal_id: deals().delete_deal(actor, deal_id),
         description="Deals: won exactly in a success stage or when marked won.",
     )

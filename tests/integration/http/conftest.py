@@ -24,7 +24,8 @@ def settings(module_database_url: str, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture(scope="module")
-def container() -> Container:
+def container(settings: Settings) -> Container:
+    # Depends on `settings`, so that each backend's module run gets its own container.
     return Container()
 
 

@@ -250,7 +250,7 @@ def test_given_a_contact_when_patching_a_bad_phone_then_400_and_unchanged(api: A
     assert api.fetch("contacts", c["id"])["phone"] == "+79993334455"
 
 
-def test_given_a_contact_with_leads_deals_activities_when_deleted_then_they_go_too(
+def test_given_a_contact_with_a_lead_and_a_deal_when_deleted_then_409_until_they_go(
     api: Api,
 ) -> None:
     funnel = api.funnel()
@@ -260,11 +260,14 @@ def test_given_a_contact_with_leads_deals_activities_when_deleted_then_they_go_t
     activity = api.create(
         "activities", {"activity_type": "call", "title": "звонок", "contact": c["id"]}
     )
-    r = api.delete(f"contacts/{c['id']}/")
-    assert r.status_code == 204
+    body = problem(api.delete(f"contacts/{c['id']}/"), 409)
+    assert "is_active" in body["detail"]
+    assert api.fetch("deals", deal["id"])["contact"] == c["id"]
+    assert api.delete(f"deals/{deal['id']}/").status_code == 204
+    problem(api.delete(f"contacts/{c['id']}/"), 409)  # the lead still belongs to it
+    assert api.delete(f"leads/{lead['id']}/").status_code == 204
+    assert api.delete(f"contacts/{c['id']}/").status_code == 204
     problem(api.get(f"contacts/{c['id']}/"), 404)
-    problem(api.get(f"leads/{lead['id']}/"), 404)
-    problem(api.get(f"deals/{deal['id']}/"), 404)
     problem(api.get(f"activities/{activity['id']}/"), 404)
     # the funnel is free again
     assert api.delete(f"funnels/{funnel['id']}/").status_code == 204

@@ -719,9 +719,14 @@ def test_given_a_deal_filter_value_of_the_wrong_form_then_400_naming_it(
     bad_param(api.get("deals/", params={param: value}), param)
 
 
-def test_given_deals_when_searching_then_title_and_description_match(api: Api, book: Any) -> None:
-    assert deal_ids(api, book, search="иван") == the(book, "a", "b")
+def test_given_deals_when_searching_then_title_description_and_contact_match(
+    api: Api, book: Any
+) -> None:
+    assert deal_ids(api, book, search="поставка") == the(book, "a")  # title
+    assert deal_ids(api, book, search="ИВАНА") == the(book, "b")  # description
     assert deal_ids(api, book, search="ОБОРУДОВАНИЕ") == the(book, "a")
+    # [rev 2] the contact's name: every contact of the book is an «Иван»
+    assert deal_ids(api, book, search="иван") == the(book, "a", "b", "c", "won", "lost")
 
 
 def test_given_deals_when_ordering_then_sorted(api: Api, book: Any) -> None:

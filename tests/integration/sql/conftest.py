@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -25,6 +26,8 @@ from crm_core import (
     LeadUseCases,
     Role,
 )
+from crm_core.services.contacts import CreateContact
+from crm_core.services.pipeline import CreateLead
 from crm_core.tenancy import Actor
 from tests.fakes import FixedClock, PlainHasher
 from tests.integration.conftest import BACKENDS, fresh_postgres_database
@@ -113,15 +116,17 @@ class World:
                 stage.id for stage in uow.funnels.get(self.company_id, funnel_id).ordered_stages
             ]
 
-    def contact(self, first_name: str = "Иван", **fields: object) -> uuid.UUID:
-        values = {"first_name": first_name, "email": f"{uuid.uuid4().hex[:8]}@example.com"}
-        return self.contacts.create_contact(self.admin, {**values, **fields})
+    def contact(self, first_name: str = "Иван", **fields: Any) -> uuid.UUID:
+        values = {"email": f"{uuid.uuid4().hex[:8]}@example.com", **fields}
+        return self.contacts.create_contact(
+            self.admin, CreateContact(first_name=first_name, **values)
+        )
 
     def lead(
-        self, contact_id: uuid.UUID, funnel_id: uuid.UUID, title: str = "Сайт", **fields: object
+        self, contact_id: uuid.UUID, funnel_id: uuid.UUID, title: str = "Сайт", **fields: Any
     ) -> uuid.UUID:
-        values = {"contact_id": contact_id, "funnel_id": funnel_id, "title": title}
-        return self.leads.create_lead(self.admin, {**values, **fields})
+        command = CreateLead(contact_id=contact_id, funnel_id=funnel_id, title=title, **fields)
+        return self.leads.create_lead(self.admin, command)
 
 
 START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)

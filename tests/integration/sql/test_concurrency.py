@@ -15,6 +15,8 @@ from crm_adapters.sql.engine import create_database_engine
 from crm_adapters.sql.migrate import upgrade
 from crm_adapters.sql.unit_of_work import SqlUnitOfWork, unit_of_work_factory
 from crm_core import Conflict, DealUseCases, DomainError
+from crm_core.services.funnels import ChangeStage
+from crm_core.services.pipeline import CreateDeal
 from tests.fakes import FixedClock
 from tests.integration.conftest import POSTGRES_URL, fresh_postgres_database
 from tests.integration.sql.conftest import World, new_world
@@ -87,7 +89,7 @@ def test_twenty_hands_on_one_deal_keep_it_sound(world: World) -> None:
     stages = world.stages(funnel_id)
     success, failure = stages[4], stages[5]
     deal_id = world.deals.create_deal(
-        world.admin, {"contact_id": world.contact(), "funnel_id": funnel_id, "title": "Сделка"}
+        world.admin, CreateDeal(contact_id=world.contact(), funnel_id=funnel_id, title="Сделка")
     )
     deals = world.deals
 
@@ -139,7 +141,7 @@ def test_a_stage_cannot_become_final_while_a_deal_is_moving_into_it(world: World
     stages = world.stages(funnel_id)
     target = stages[3]  # «Переговоры»: open now, about to be made a success stage
     deal_id = world.deals.create_deal(
-        world.admin, {"contact_id": world.contact(), "funnel_id": funnel_id, "title": "Сделка"}
+        world.admin, CreateDeal(contact_id=world.contact(), funnel_id=funnel_id, title="Сделка")
     )
     slow_deals = DealUseCases(world.uow, SlowClock(pause=1.0))
     outcomes: dict[str, BaseException | None] = {}
@@ -155,7 +157,7 @@ def test_a_stage_cannot_become_final_while_a_deal_is_moving_into_it(world: World
     mover.start()
     time.sleep(0.3)  # the move has loaded the funnel and is waiting on its clock
     try:
-        world.funnels.update_stage(world.admin, target, {"is_final": True, "is_success": True})
+        world.funnels.update_stage(world.admin, target, ChangeStage(is_final=True, is_success=True))
         outcomes["flags"] = None
     except Conflict as error:
         outcomes["flags"] = error

@@ -14,6 +14,7 @@ from crm_adapters.sql.read_model import SqlReadModel
 from crm_adapters.sql.unit_of_work import SqlUnitOfWork
 from crm_core import Money, NotFound, Probability
 from crm_core.ports import StatisticsFilter
+from crm_core.services.pipeline import CreateDeal
 from tests.integration.sql.conftest import START, World, new_world
 
 
@@ -26,8 +27,12 @@ def history(uow: Callable[[], SqlUnitOfWork]) -> tuple[World, Any, list[Any], An
     """Leads L1..L3 and deals D1..D3 in the default funnel, moved on known days.
 
     L1: s1 day 0, s2 day 2, s3 day 5 (open)         D1 (L2's): s2 day 4, s4 day 6, won day 10
-    L2: s1 day 0, s2 day 4, converted day 4        D2: s1 day 2, s3 day 3, lost day 7 (-> s6)
-    L3: s1 day 1, lost day 3 (stays in s1)         D3 (Boris's): s2 day 5, open
+    L2: s1 day 0, s2 day 4, converted day 4            (-> s5)
+    L3: s1 day 1, lost day 3 (-> s6)               D2: s1 day 2, s3 day 3, lost day 7 (-> s6)
+                                                   D3 (Boris's): s2 day 5, open
+
+    Five opportunities, and the furthest stage each reached: L1 s3, L2 with D1 s5, L3 s6,
+    D2 s6, D3 s2.
     """
     world = new_world(uow)
     boris = world.user("Борис")
@@ -46,13 +51,13 @@ def history(uow: Callable[[], SqlUnitOfWork]) -> tuple[World, Any, list[Any], An
     world.leads.move_lead(admin, l1, s2)
     d2 = world.deals.create_deal(
         admin,
-        {
-            "contact_id": ivan,
-            "funnel_id": funnel,
-            "title": "D2",
-            "amount": Money(Decimal(1000)),
-            "probability": Probability(30),
-        },
+        CreateDeal(
+            contact_id=ivan,
+            funnel_id=funnel,
+            title="D2",
+            amount=Money(Decimal(1000)),
+            probability=Probability(30),
+        ),
     )
     at(world, 3)
     world.leads.mark_lead_lost(admin, l3, "дорого")
@@ -64,15 +69,15 @@ def history(uow: Callable[[], SqlUnitOfWork]) -> tuple[World, Any, list[Any], An
     world.leads.move_lead(admin, l1, s3)
     world.deals.create_deal(
         admin,
-        {
-            "contact_id": ivan,
-            "funnel_id": funnel,
-            "title": "D3",
-            "amount": Money(Decimal(500)),
-            "probability": Probability(20),
-            "stage_id": s2,
-            "owner_id": boris.user_id,
-        },
+        CreateDeal(
+            contact_id=ivan,
+            funnel_id=funnel,
+            title="D3",
+            amount=Money(Decimal(500)),
+            probability=Probability(20),
+            stage_id=s2,
+            owner_id=boris.user_id,
+        ),
     )
     at(world, 6)
     world.deals.move_deal(admin, d1, s4)
@@ -127,17 +132,25 @@ def test_the_whole_funnel(read_model: SqlReadModel, history: Any, statements: li
     assert column(statistics, "color")[4] == "#2ecc71"
     assert column(statistics, "is_final") == [False] * 4 + [True] * 2
     assert column(statistics, "is_success") == [False] * 4 + [True, False]
-    assert column(statistics, "leads_count") == [1, 1, 1, 0, 0, 0]
+    # A lost lead stands in the failure stage it was moved to [rev 2].
+    assert column(statistics, "leads_count") == [0, 1, 1, 0, 0, 1]
     assert column(statistics, "leads_value") == [
-        money(v) for v in ("300.00", "200.00", "100.00", "0.00", "0.00", "0.00")
+        money(v) for v in ("0.00", "200.00", "100.00", "0.00", "0.00", "300.00")
     ]
     assert column(statistics, "deals_count") == [0, 1, 0, 0, 1, 1]
     assert column(statistics, "deals_amount") == [
         money(v) for v in ("0.00", "500.00", "0.00", "0.00", "200.00", "1000.00")
     ]
-    assert column(statistics, "reached_count") == [6, 5, 3, 2, 2, 1]
-    assert column(statistics, "conversion_from_previous") == [None, 0.8333, 0.6, 0.6667, 1.0, 0.5]
-    assert column(statistics, "avg_days_in_stage") == [2.3333, 2.5, 4.0, 4.0, None, None]
+    # Open now: L1 (100) in s3 and D3 (500) in s2 [rev 2].
+    assert column(statistics, "open_count") == [0, 1, 1, 0, 0, 0]
+    assert column(statistics, "open_amount") == [
+        money(v) for v in ("0.00", "500.00", "100.00", "0.00", "0.00", "0.00")
+    ]
+    # Opportunities, L2 and its deal D1 as one [rev 2].
+    assert column(statistics, "reached_count") == [5, 5, 4, 3, 3, 2]
+    assert column(statistics, "conversion_from_previous") == [None, 1.0, 0.8, 0.75, 1.0, 0.6667]
+    # s1: L1 2, L2 4, L3 2 (its loss is a move), D2 1 days.
+    assert column(statistics, "avg_days_in_stage") == [2.25, 2.5, 4.0, 4.0, None, None]
     assert set(statistics["stages_statistics"][0]) == {
         "stage_id",
         "stage_name",
@@ -149,6 +162,8 @@ def test_the_whole_funnel(read_model: SqlReadModel, history: Any, statements: li
         "leads_value",
         "deals_count",
         "deals_amount",
+        "open_count",
+        "open_amount",
         "reached_count",
         "conversion_from_previous",
         "avg_days_in_stage",
@@ -163,9 +178,10 @@ def test_a_period(read_model: SqlReadModel, history: Any) -> None:
     )
     assert (statistics["leads_count"], statistics["deals_count"]) == (3, 0)
     assert statistics["win_rate"] is None and statistics["avg_days_to_win"] is None
-    assert column(statistics, "reached_count") == [3, 2, 1, 0, 0, 0]
-    assert column(statistics, "conversion_from_previous") == [None, 0.6667, 0.5, 0.0, None, None]
-    assert column(statistics, "avg_days_in_stage") == [3.0, 3.0, None, None, None, None]
+    # L1 (s3), L2 (s2: its deal D1 was made after the period) and L3 (s6, lost).
+    assert column(statistics, "reached_count") == [3, 3, 2, 1, 1, 1]
+    assert column(statistics, "conversion_from_previous") == [None, 1.0, 0.6667, 0.5, 1.0, 1.0]
+    assert column(statistics, "avg_days_in_stage") == [2.6667, 3.0, None, None, None, None]
     after = read_model.funnel_statistics(
         world.company_id, funnel, StatisticsFilter(created_after=before, created_before=before)
     )
@@ -181,6 +197,7 @@ def test_an_owner(read_model: SqlReadModel, history: Any) -> None:
     assert (statistics["deals_count"], statistics["open_deals"]) == (1, 1)
     assert statistics["weighted_pipeline_amount"] == Decimal("100.00")
     assert column(statistics, "reached_count") == [1, 1, 0, 0, 0, 0]
+    assert column(statistics, "open_count") == [0, 1, 0, 0, 0, 0]
 
 
 def test_another_company_and_an_empty_funnel(

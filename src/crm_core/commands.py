@@ -1,0 +1,54 @@
+"""Typed commands: what a caller asks a use case to do, as frozen attrs classes.
+
+A field left `UNSET` is not part of the request (a PATCH that does not name it); `None` is
+a value (an owner cleared). A PUT is a command with every optional field set: the edge fills
+in the defaults the body leaves out.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from typing import Any, TypeVar, Union
+
+import attrs
+
+T = TypeVar("T")
+
+
+class Unset(enum.Enum):
+    """The one marker for "not given"; falsy so that `if command.x:` reads naturally."""
+
+    UNSET = "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = Unset.UNSET
+
+# A command field that may be left out: `Maybe[Money]` is a Money or UNSET.
+Maybe = Union[T, Unset]  # noqa: UP007 (a generic alias needs Union on Python 3.11)
+
+
+def given(value: T | Unset) -> bool:
+    """Whether a command field was set."""
+    return value is not UNSET
+
+
+def given_fields(command: Any, *names: str) -> Iterator[tuple[str, Any]]:
+    """The fields of `command` that were set (all of them when no names are given)."""
+    for field in attrs.fields(type(command)):
+        if names and field.name not in names:
+            continue
+        value = getattr(command, field.name)
+        if value is not UNSET:
+            yield field.name, value
+
+
+def set_fields(command: Any, *names: str) -> dict[str, Any]:
+    """`given_fields` as a dict: the part of a command that changes something."""
+    return dict(given_fields(command, *names))
