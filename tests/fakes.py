@@ -16,6 +16,7 @@ from crm_core.errors import NotFound, ProviderFailed
 from crm_core.messaging import ChatType, Message, MessagingAccount
 from crm_core.ports import Channel, OutgoingMessage, ProviderConnection, Row
 from crm_core.tenancy import ApiToken, Company, User
+from crm_core.values import new_id
 
 T = TypeVar("T")
 
@@ -254,6 +255,31 @@ class FakeOccupancy:
         return any(item.contact_id == contact_id for item in self._standing())
 
 
+class FakeJobs:
+    """Jobs by dedupe key; a finish records the outcome (runners are tested on SQL)."""
+
+    def __init__(self, table: dict[Any, Any], kind: str, pending: dict[Any, Any]) -> None:
+        self._table, self._pending = table, pending
+
+    def add(self, job: Any, now: Any) -> bool:
+        if job.dedupe_key in self._table or job.dedupe_key in self._pending:
+            return False
+        self._pending[job.dedupe_key] = copy.deepcopy(job)
+        return True
+
+    def finish(self, job: Any, outcome: Any, now: Any) -> bool:
+        self._pending[("outcome", job.id)] = outcome
+        return True
+
+
+class FakeTouches:
+    def __init__(self, table: dict[Any, Any], kind: str, pending: dict[Any, Any]) -> None:
+        self._pending = pending
+
+    def record(self, job_id: Any, now: Any) -> None:
+        self._pending[new_id()] = (job_id, now)
+
+
 class FakeDatabase:
     """What the fakes share between units of work: the committed state."""
 
@@ -290,6 +316,8 @@ class FakeUnitOfWork:
         self.messages = make(FakeMessages, "messages", "Message")
         self.idempotency_keys = make(FakeIdempotencyKeys, "idempotency_keys", "Key")
         self.failed_logins = make(FakeFailedLogins, "failed_logins", "Failed login")
+        self.jobs = make(FakeJobs, "jobs", "Job")
+        self.touches = make(FakeTouches, "job_touches", "Touch")
         self.occupancy = FakeOccupancy(self)
 
     def _repository(self, cls: type[Any], table: str, kind: str) -> Any:

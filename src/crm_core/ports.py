@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -14,6 +14,7 @@ from crm_core.activity import Activity
 from crm_core.contact import Contact
 from crm_core.deal import Deal
 from crm_core.funnel import Funnel
+from crm_core.jobs import Job, NewJob, Outcome
 from crm_core.lead import Lead
 from crm_core.messaging import ChatType, Message, MessagingAccount
 from crm_core.tenancy import ApiToken, Branch, Company, User
@@ -234,6 +235,62 @@ class FailedLoginRepository(Protocol):
         ...
 
 
+class JobQueue(Protocol):
+    """Jobs within the unit of work: enqueued with the change that needs them, finished with
+    the handler's own writes."""
+
+    def add(self, job: NewJob, now: datetime) -> bool:
+        """Enqueues `job` in this transaction, due at `now` unless it says when; False when a
+        job with its key exists already (the same work asked for twice runs once)."""
+        ...
+
+    def finish(self, job: Job, outcome: Outcome, now: datetime) -> bool:
+        """Records the outcome in this transaction while `job`'s lease still holds; False when
+        another worker has taken it over (then nothing of this transaction may commit)."""
+        ...
+
+
+class TouchLog(Protocol):
+    """What the `touch` job leaves behind: one row per run, to see that jobs run once."""
+
+    def record(self, job_id: object, now: datetime) -> None: ...
+
+
+class JobStore(Protocol):
+    """The jobs table as workers and operators see it: each call is its own short
+    transaction, never held across a handler's work."""
+
+    def claim(
+        self, now: datetime, lease: timedelta, limit: int = 1, job_id: object | None = None
+    ) -> list[Job]:
+        """Takes up to `limit` jobs that are due, or whose lease expired (only `job_id`, when
+        given), under a new lease; each claim counts an attempt."""
+        ...
+
+    def release(self, job: Job, now: datetime) -> bool:
+        """Hands a claimed job back untouched (a worker stopping): due again at once, and the
+        attempt not counted."""
+        ...
+
+    def due(self, now: datetime, limit: int) -> list[object]:
+        """Ids of jobs a worker should take now: pending and due, or with an expired lease."""
+        ...
+
+    def listing(self, status: str | None, kind: str | None, limit: int) -> list[Row]: ...
+
+    def retry(self, job_id: object, now: datetime) -> bool:
+        """A dead (or done) job pending again, with its attempts reset."""
+        ...
+
+    def prune(self, before: datetime) -> int:
+        """Deletes done jobs finished before `before`; returns how many."""
+        ...
+
+    def backlog(self, now: datetime) -> tuple[int, int]:
+        """(due, dead): jobs waiting to run now, and jobs that gave up."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: rolled back on leaving the block unless `commit()` was called."""
 
@@ -250,6 +307,8 @@ class UnitOfWork(Protocol):
     messages: MessageRepository
     idempotency_keys: IdempotencyKeyRepository
     failed_logins: FailedLoginRepository
+    jobs: JobQueue
+    touches: TouchLog
     occupancy: Occupancy
 
     def __enter__(self) -> Self: ...

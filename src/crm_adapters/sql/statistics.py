@@ -201,35 +201,30 @@ def funnel_statistics(
 
 
 def _stays(funnel_id: FunnelId, period: StatisticsFilter) -> Any:
-    """Every stay in the funnel's stages (opportunity, stage order, entered, left), of the
-    leads and deals that pass the period and owner filters.
-
-    An opportunity is a lead, or a deal, or a lead together with the deal it became: a deal's
-    stays count for its lead.
-    """
+    """Every stay in the funnel's stages (lead or deal, stage order, entered, left), of the
+    leads and deals that pass the period and owner filters (joined only then)."""
     transitions, stages, leads, deals = t.stage_transitions, t.stages, t.leads, t.deals
     statement = (
         select(
-            func.coalesce(transitions.c.lead_id, deals.c.lead_id, transitions.c.deal_id).label(
-                "opportunity"
-            ),
+            transitions.c.lead_id,
+            transitions.c.deal_id,
             stages.c.order.label("stage_order"),
             transitions.c.entered_at,
             transitions.c.left_at,
         )
-        .select_from(
-            transitions.join(stages, stages.c.id == transitions.c.to_stage_id).outerjoin(
-                deals, deals.c.id == transitions.c.deal_id
-            )
-        )
+        .select_from(transitions.join(stages, stages.c.id == transitions.c.to_stage_id))
         .where(stages.c.funnel_id == funnel_id)
     )
     lead_conditions, deal_conditions = _period(leads, period), _period(deals, period)
     if lead_conditions:
-        statement = statement.outerjoin(leads, leads.c.id == transitions.c.lead_id).where(
-            or_(
-                and_(transitions.c.lead_id.is_not(None), *lead_conditions),
-                and_(transitions.c.deal_id.is_not(None), *deal_conditions),
+        statement = (
+            statement.outerjoin(leads, leads.c.id == transitions.c.lead_id)
+            .outerjoin(deals, deals.c.id == transitions.c.deal_id)
+            .where(
+                or_(
+                    and_(transitions.c.lead_id.is_not(None), *lead_conditions),
+                    and_(transitions.c.deal_id.is_not(None), *deal_conditions),
+                )
             )
         )
     return statement
@@ -242,10 +237,21 @@ def _history(
     stage order, and the count and total length of the finished stays in each stage."""
     # Two independent subqueries rather than one CTE: PostgreSQL would materialise a CTE read
     # twice, and each part reads only the index on stage_transitions anyway.
-    furthest_stays = _stays(funnel_id, period).subquery("reach")
+    # How far each lead and each deal got, then per opportunity: a deal made from a lead
+    # counts with it (an opportunity is a lead, a deal, or a lead with the deal it became).
+    # Grouping before the join keeps the join to one row per lead or deal, not per stay.
+    reach = _stays(funnel_id, period).subquery("reach")
+    per_subject = (
+        select(reach.c.lead_id, reach.c.deal_id, func.max(reach.c.stage_order).label("top"))
+        .group_by(reach.c.lead_id, reach.c.deal_id)
+        .subquery("per_subject")
+    )
+    deal_of = t.deals.alias("deal_of")
+    opportunity = func.coalesce(per_subject.c.lead_id, deal_of.c.lead_id, per_subject.c.deal_id)
     furthest = (
-        select(func.max(furthest_stays.c.stage_order).label("top"))
-        .group_by(furthest_stays.c.opportunity)
+        select(func.max(per_subject.c.top).label("top"))
+        .select_from(per_subject.outerjoin(deal_of, deal_of.c.id == per_subject.c.deal_id))
+        .group_by(opportunity)
         .subquery("furthest")
     )
     finished = _stays(funnel_id, period).subquery("finished")

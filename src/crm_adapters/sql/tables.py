@@ -30,6 +30,7 @@ from crm_adapters.sql.types import (
 )
 from crm_core.activity import ActivityType
 from crm_core.history import Subject
+from crm_core.jobs import JobStatus
 from crm_core.lead import LeadStatus
 from crm_core.messaging import ChatType, MessageStatus, MessageType
 from crm_core.tenancy import Role
@@ -482,4 +483,36 @@ failed_logins = Table(
     Index(None, "email", "attempted_at"),
     Index(None, "address", "attempted_at"),
     Index(None, "attempted_at"),
+)
+
+# Background work (crm_core.jobs): the table is the truth, a broker only wakes workers.
+jobs = Table(
+    "jobs",
+    metadata,
+    _id(),
+    Column("kind", String(64), nullable=False),
+    Column("dedupe_key", String(255), nullable=False, unique=True),
+    Column("payload", JSON, nullable=False),
+    Column("status", StrEnumType(JobStatus, 16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("max_attempts", Integer, nullable=False, server_default="10"),
+    Column("run_after", UtcDateTime, nullable=False),
+    Column("lease_until", UtcDateTime, nullable=True),
+    Column("lease_token", String(64), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "status", "run_after"),
+    Index(None, "status", "lease_until"),
+    Index(None, "kind", "status"),
+)
+
+# What the `touch` job leaves: one row per run (no key: a second run would show as a twin).
+job_touches = Table(
+    "job_touches",
+    metadata,
+    _id(),
+    Column("job_id", Uuid, nullable=False),
+    Column("touched_at", UtcDateTime, nullable=False),
+    Index(None, "job_id"),
 )

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm_adapters.sql import tables
+from crm_adapters.sql.jobs import SqlJobs, SqlTouches
 from crm_adapters.sql.mapping import start_mappers
 from crm_core.activity import Activity
 from crm_core.contact import Contact
@@ -37,6 +38,7 @@ from crm_core.ports import (
     MessageRepository,
     Occupancy,
     TokenRepository,
+    TouchLog,
     UserRepository,
 )
 from crm_core.tenancy import ApiToken, Branch, Company, User
@@ -457,10 +459,15 @@ class SqlUnitOfWork:
     messages: MessageRepository
     idempotency_keys: IdempotencyKeyRepository
     failed_logins: FailedLoginRepository
+    jobs: SqlJobs
+    touches: TouchLog
     occupancy: Occupancy
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Session], wake: Callable[[list[object]], None]
+    ) -> None:
         self._session_factory = session_factory
+        self._wake = wake
 
     def __enter__(self) -> Self:
         self.session = session = self._session_factory()
@@ -477,6 +484,8 @@ class SqlUnitOfWork:
         self.messages = SqlMessages(session, Message, tables.messages, "Message")
         self.idempotency_keys = SqlIdempotencyKeys(session)
         self.failed_logins = SqlFailedLogins(session)
+        self.jobs = SqlJobs(session)
+        self.touches = SqlTouches(session)
         self.occupancy = SqlOccupancy(session)
         return self
 
@@ -493,13 +502,25 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         with translated_errors(self.session):
             self.session.commit()
+        enqueued, self.jobs.enqueued = self.jobs.enqueued, []
+        if enqueued:  # only now do the rows exist for a worker to see
+            self._wake(enqueued)
 
     def rollback(self) -> None:
         self.session.rollback()
+        self.jobs.enqueued = []
 
 
-def unit_of_work_factory(engine: Engine) -> Callable[[], SqlUnitOfWork]:
-    """What the use cases take as `uow`: a new SqlUnitOfWork per call, on `engine`."""
+def _no_waking(_: list[object]) -> None:
+    """Workers that poll the table need no waking."""
+
+
+def unit_of_work_factory(
+    engine: Engine, wake: Callable[[list[object]], None] = _no_waking
+) -> Callable[[], SqlUnitOfWork]:
+    """What the use cases take as `uow`: a new SqlUnitOfWork per call, on `engine`; `wake`
+    is told the ids of the jobs each commit enqueued (a broker's waker, or the inline
+    runner)."""
     start_mappers()
     # expire_on_commit=False: use cases read ids and fields after commit without a reload.
     # autoflush=False: every flush happens in commit() or the occupancy checks, where the
@@ -507,6 +528,6 @@ def unit_of_work_factory(engine: Engine) -> Callable[[], SqlUnitOfWork]:
     sessions = sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
 
     def make() -> SqlUnitOfWork:
-        return SqlUnitOfWork(sessions)
+        return SqlUnitOfWork(sessions, wake)
 
     return make

@@ -91,9 +91,11 @@ class Server:
     process: subprocess.Popen[bytes]
     log_path: Path
 
+    extra_env: dict[str, str] = field(default_factory=dict)
+
     @property
     def env(self) -> dict[str, str]:
-        return crm_env(self.database_url)
+        return {**crm_env(self.database_url), **self.extra_env}
 
     def crm(self, *args: str) -> subprocess.CompletedProcess[str]:
         return run_crm(list(args), self.env, self.workdir)
@@ -155,8 +157,13 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serving(database_url: str, workdir: Path, migrate: bool = True) -> Iterator[Server]:
-    env = crm_env(database_url)
+def serving(
+    database_url: str,
+    workdir: Path,
+    migrate: bool = True,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Server]:
+    env = {**crm_env(database_url), **(extra_env or {})}
     if migrate:
         result = run_crm(["db", "upgrade"], env, workdir)
         assert result.returncode == 0, f"crm db upgrade failed:\n{result.stdout}\n{result.stderr}"
@@ -174,7 +181,7 @@ def serving(database_url: str, workdir: Path, migrate: bool = True) -> Iterator[
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base_url, process, log_path)
-        yield Server(base_url, database_url, workdir, process, log_path)
+        yield Server(base_url, database_url, workdir, process, log_path, extra_env or {})
     finally:
         stop(process)
 

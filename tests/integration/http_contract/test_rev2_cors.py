@@ -3,28 +3,16 @@
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .conftest import (
-    CRM_BIN,
-    PASSWORD,
-    Api,
-    Server,
-    Tenants,
-    crm_env,
-    free_port,
-    fresh_database,
-    run_crm,
-    stop,
-    wait_healthy,
-)
+from .conftest import PASSWORD, Api, Server, Tenants, fresh_database, serving
 
 ALLOWED = "https://app.example.com"
 DENIED = "https://evil.example.com"
@@ -33,39 +21,20 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 @pytest.fixture(scope="module")
 def cors_server(backend: str) -> Iterator[tuple[Server, str]]:
-    """`serving()` of conftest, with CRM_CORS_ORIGINS in the environment; and a token."""
+    """A server of its own with CRM_CORS_ORIGINS in the environment; and an admin token."""
+    origins = {"CRM_CORS_ORIGINS": f"{ALLOWED},https://other.example.org"}
     with tempfile.TemporaryDirectory(prefix="crm-cors-") as tmp:
         workdir = Path(tmp)
-        with fresh_database(backend, workdir) as database_url:
-            env = crm_env(database_url)
-            env["CRM_CORS_ORIGINS"] = f"{ALLOWED},https://other.example.org"
-            result = run_crm(["db", "upgrade"], env, workdir)
-            assert result.returncode == 0, f"crm db upgrade failed:\n{result.stderr}"
-            port = free_port()
-            log_path = workdir / f"serve-{port}.log"
-            with open(log_path, "wb") as log:
-                process = subprocess.Popen(
-                    [str(CRM_BIN), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                    env=env,
-                    cwd=workdir,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            base_url = f"http://127.0.0.1:{port}"
-            try:
-                server = Server(base_url, database_url, workdir, process, log_path)
-                # the user is made while the server boots (the CLI is slow to start)
-                token = server.create_user(
-                    f"ООО Браузер {uuid.uuid4().hex[:6]}",
-                    f"cors-{uuid.uuid4().hex[:8]}@example.com",
-                    PASSWORD,
-                    "admin",
-                )
-                wait_healthy(base_url, process, log_path)
-                yield server, token
-            finally:
-                stop(process)
+        with ExitStack() as stack:
+            database_url = stack.enter_context(fresh_database(backend, workdir))
+            server = stack.enter_context(serving(database_url, workdir, extra_env=origins))
+            token = server.create_user(
+                f"ООО Браузер {uuid.uuid4().hex[:6]}",
+                f"cors-{uuid.uuid4().hex[:8]}@example.com",
+                PASSWORD,
+                "admin",
+            )
+            yield server, token
 
 
 def preflight(base_url: str, origin: str, method: str = "POST") -> httpx.Response:
