@@ -22,10 +22,8 @@ from crm_core.values import (
     StageId,
     UserId,
     as_money,
-    as_probability,
     bounded_text,
     new_id,
-    required_text,
 )
 
 MAX_LOST_REASON = REASON_LENGTH
@@ -116,25 +114,13 @@ class Deal(StageTracked):
     ) -> None:
         """The fields no stage rule guards; every value is checked before anything changes."""
         errors = FieldErrors()
-        with errors.field("title"):
-            title = title if title is UNSET else required_text(title)
-        with errors.field("description"):
-            description = description if description is UNSET else bounded_text(description)
+        apply_shared = self._check_shared_details(errors, title, owner_id, description, probability)
         with errors.field("amount"):
             amount = amount if amount is UNSET else as_money(amount)
-        with errors.field("probability"):
-            probability = probability if probability is UNSET else as_probability(probability)
         errors.raise_if_any()
-        if title is not UNSET:
-            self.title = title
-        if owner_id is not UNSET:
-            self.owner_id = owner_id
-        if description is not UNSET:
-            self.description = description
+        apply_shared()
         if amount is not UNSET:
             self.amount = amount
-        if probability is not UNSET:
-            self.probability = probability
         if expected_close_date is not UNSET:
             self.expected_close_date = expected_close_date
         self.updated_at = now

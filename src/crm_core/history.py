@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import datetime
 
 import attrs
 
-from crm_core.errors import ValidationFailed
+from crm_core.commands import UNSET, Maybe
+from crm_core.errors import FieldErrors, ValidationFailed
 from crm_core.funnel import Funnel, Stage
-from crm_core.values import FunnelId, StageId, UserId, new_id
+from crm_core.values import (
+    FunnelId,
+    Probability,
+    StageId,
+    UserId,
+    as_probability,
+    bounded_text,
+    new_id,
+    required_text,
+)
 
 
 class Subject(enum.StrEnum):
@@ -62,6 +73,42 @@ class StageTracked:
 
     def _settle_in(self, stage: Stage, now: datetime) -> None:
         """What standing in `stage` means for the kind's status."""
+
+    # --- the details leads and deals share ---------------------------------------------------
+
+    title: str
+    owner_id: UserId | None
+    description: str
+    probability: Probability
+
+    def _check_shared_details(
+        self,
+        errors: FieldErrors,
+        title: Maybe[str],
+        owner_id: Maybe[UserId | None],
+        description: Maybe[str],
+        probability: Maybe[Probability | int],
+    ) -> Callable[[], None]:
+        """Checks the shared details into `errors`; returns what applies them once the kind's
+        own details are checked too (nothing changes when one is refused)."""
+        with errors.field("title"):
+            title = title if title is UNSET else required_text(title)
+        with errors.field("description"):
+            description = description if description is UNSET else bounded_text(description)
+        with errors.field("probability"):
+            probability = probability if probability is UNSET else as_probability(probability)
+
+        def apply() -> None:
+            if title is not UNSET:
+                self.title = title
+            if owner_id is not UNSET:
+                self.owner_id = owner_id
+            if description is not UNSET:
+                self.description = description
+            if probability is not UNSET:
+                self.probability = Probability(int(probability))
+
+        return apply
 
     # --- movement -------------------------------------------------------------------------
 

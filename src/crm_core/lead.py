@@ -25,10 +25,8 @@ from crm_core.values import (
     StageId,
     UserId,
     as_money,
-    as_probability,
     bounded_text,
     new_id,
-    required_text,
 )
 
 
@@ -123,29 +121,17 @@ class Lead(StageTracked):
         Every value is checked first; nothing changes when one is refused.
         """
         errors = FieldErrors()
-        with errors.field("title"):
-            title = title if title is UNSET else required_text(title)
-        with errors.field("description"):
-            description = description if description is UNSET else bounded_text(description)
+        apply_shared = self._check_shared_details(errors, title, owner_id, description, probability)
         with errors.field("estimated_value"):
             estimated_value = (
                 estimated_value if estimated_value is UNSET else as_money(estimated_value)
             )
-        with errors.field("probability"):
-            probability = probability if probability is UNSET else as_probability(probability)
         with errors.field("source"):
             source = source if source is UNSET else bounded_text(source, SHORT_LENGTH)
         errors.raise_if_any()
-        if title is not UNSET:
-            self.title = title
-        if owner_id is not UNSET:
-            self.owner_id = owner_id
-        if description is not UNSET:
-            self.description = description
+        apply_shared()
         if estimated_value is not UNSET:
             self.estimated_value = estimated_value
-        if probability is not UNSET:
-            self.probability = probability
         if source is not UNSET:
             self.source = source
         self.updated_at = now
