@@ -19,9 +19,13 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
+# One `crm worker` runs background jobs beside the server, and stops when the server stops.
 run: install
 	$(BIN)/crm db upgrade
 	$(BIN)/crm demo --host $(HOST) --port $(PORT)
+	$(BIN)/crm worker & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
+	trap 'exit 130' INT TERM; \
 	$(BIN)/crm serve --host $(HOST) --port $(PORT)
 
 lint: install

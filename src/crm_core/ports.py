@@ -272,6 +272,11 @@ class JobStore(Protocol):
         attempt not counted."""
         ...
 
+    def extend(self, jobs: list[Job], now: datetime, lease: timedelta) -> int:
+        """Renews the leases of running jobs still held under their tokens (a worker's
+        heartbeat, so that a job longer than the lease is not taken over); returns how many."""
+        ...
+
     def due(self, now: datetime, limit: int) -> list[object]:
         """Ids of jobs a worker should take now: pending and due, or with an expired lease."""
         ...

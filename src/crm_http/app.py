@@ -28,6 +28,7 @@ from crm_http.views.access import auth_blueprint, branches_blueprint, users_blue
 from crm_http.views.activities import activities_blueprint
 from crm_http.views.contacts import contacts_blueprint
 from crm_http.views.funnels import funnels_blueprint, stages_blueprint
+from crm_http.views.jobs import jobs_blueprint
 from crm_http.views.pipeline import deals_blueprint, leads_blueprint
 
 MAX_BODY = 1024 * 1024
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         leads_blueprint,
         deals_blueprint,
         activities_blueprint,
+        jobs_blueprint,
     ):
         api.register_blueprint(build(container))
 

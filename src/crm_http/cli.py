@@ -1,16 +1,21 @@
-"""The `crm` command: serve, db upgrade, create-user, create-token, demo."""
+"""The `crm` command: serve, worker, jobs, db upgrade, create-user, create-token, demo."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import re
+import signal
 import sys
+import threading
+import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from crm_core.errors import DomainError
 from crm_core.tenancy import Role
-from crm_http.config import Settings
+from crm_http.config import Settings, SettingsError
 from crm_http.container import Container, configure
 
 log = logging.getLogger("crm")
@@ -90,6 +95,133 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Runs jobs until SIGTERM or SIGINT: then takes no new ones, lets running ones finish
+    for up to CRM_JOB_GRACE_SECONDS, hands back those still running, and exits 0."""
+    from crm_adapters.jobs.broker import DramatiqWorker
+    from crm_adapters.jobs.polling import PollingWorker
+
+    if settings.jobs == "inline":
+        print(
+            "crm: CRM_JOBS=inline runs each job right after the commit that enqueues it, "
+            "in that process: inline needs no worker (set CRM_JOBS=db or dramatiq).",
+            file=sys.stderr,
+        )
+        return 2
+    _ensure_migrated(settings)
+    container = _container(settings)
+    stopping = threading.Event()
+
+    def stop(signum: int, _: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    # SqlUnitOfWork names its concrete `jobs` (it reads what they enqueued), which a Protocol's
+    # mutable attribute does not accept: typed loosely here, as the views do.
+    uow = container.uow()
+    worker: PollingWorker | DramatiqWorker
+    if settings.jobs == "dramatiq":
+        assert settings.broker_url  # Settings refuses dramatiq without one
+        worker = DramatiqWorker(
+            container.job_runner(),
+            uow,
+            settings.broker_url,
+            threads=args.threads,
+            sweep=settings.job_sweep_seconds,
+        )
+    else:
+        worker = PollingWorker(
+            container.job_runner(),
+            uow,
+            threads=args.threads,
+            poll=settings.job_poll_seconds,
+            sweep=settings.job_sweep_seconds,
+        )
+    worker.start()
+    print(f"worker ready ({settings.jobs}, {args.threads} threads)", file=sys.stderr, flush=True)
+    while not stopping.wait(0.5):
+        pass
+    print("worker stopping: no new jobs taken", file=sys.stderr, flush=True)
+    released = worker.stop(settings.job_grace_seconds)
+    print(f"worker stopped ({released} unfinished jobs released)", file=sys.stderr, flush=True)
+    container.engine().dispose()
+    return 0
+
+
+def _one_line(value: object) -> str:
+    return " ".join(str(value).split()) if value is not None else "-"
+
+
+def cmd_jobs_list(settings: Settings, args: argparse.Namespace) -> int:
+    _ensure_migrated(settings)
+    for job in _container(settings).job_store().listing(args.status, args.kind, args.limit):
+        run_after = job["run_after"].isoformat(timespec="seconds")
+        attempts = f"{job['attempts']}/{job['max_attempts']}"
+        fields = (job["id"], job["kind"], job["status"], attempts, run_after, job["last_error"])
+        print("  ".join(_one_line(field) for field in fields))
+    return 0
+
+
+def cmd_jobs_retry(settings: Settings, args: argparse.Namespace) -> int:
+    _ensure_migrated(settings)
+    try:
+        job_id = uuid.UUID(args.id)
+    except ValueError:
+        print(f"crm: {args.id!r} is not a job id", file=sys.stderr)
+        return 1
+    container = _container(settings)
+    if not container.job_store().retry(job_id, container.clock().now()):
+        print(f"crm: job {job_id} is not dead or done (or does not exist)", file=sys.stderr)
+        return 1
+    container.waker()([job_id])  # a broker's workers hear of it now, not at the next sweep
+    print(f"job {job_id} is pending again", file=sys.stderr)
+    return 0
+
+
+DURATION = re.compile(r"^(\d+)([dhm])$")
+UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def _duration(text: str) -> timedelta:
+    matched = DURATION.match(text.strip())
+    if not matched:
+        raise argparse.ArgumentTypeError(f"{text!r}: say 7d, 12h or 30m")
+    return timedelta(**{UNITS[matched[2]]: int(matched[1])})
+
+
+def cmd_jobs_prune(settings: Settings, args: argparse.Namespace) -> int:
+    _ensure_migrated(settings)
+    container = _container(settings)
+    print(container.job_store().prune(container.clock().now() - args.older_than))
+    return 0
+
+
+def cmd_jobs_touch(settings: Settings, args: argparse.Namespace) -> int:
+    from crm_core.services.jobs import enqueue_touches
+
+    _ensure_migrated(settings)
+    container = _container(settings)
+    uow = container.uow()
+    for job_id in enqueue_touches(uow, container.clock(), args.count, args.seconds):
+        print(job_id, flush=True)
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _not_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
 def _prepare_sqlite_dir(url: str) -> None:
     """`sqlite:///var/crm.sqlite3` needs `var/` to exist before SQLite can create the file."""
     from pathlib import Path
@@ -109,6 +241,28 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=2)
     serve.add_argument("--threads", type=int, default=8)
     serve.set_defaults(run=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run background jobs (CRM_JOBS=db or dramatiq)")
+    worker.add_argument("--threads", type=_positive, default=4)
+    worker.set_defaults(run=cmd_worker)
+
+    jobs = commands.add_parser("jobs", help="look at and manage background jobs")
+    jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True)
+    listing = jobs_commands.add_parser("list", help="the newest jobs, one line each")
+    listing.add_argument("--status", choices=["pending", "running", "done", "dead"])
+    listing.add_argument("--kind")
+    listing.add_argument("--limit", type=_positive, default=50)
+    listing.set_defaults(run=cmd_jobs_list)
+    retry = jobs_commands.add_parser("retry", help="run a dead (or done) job again")
+    retry.add_argument("id")
+    retry.set_defaults(run=cmd_jobs_retry)
+    prune = jobs_commands.add_parser("prune", help="delete done jobs; prints how many")
+    prune.add_argument("--older-than", type=_duration, default=_duration("7d"), help="7d, 12h, 30m")
+    prune.set_defaults(run=cmd_jobs_prune)
+    touch = jobs_commands.add_parser("touch", help="enqueue touch jobs; prints their ids")
+    touch.add_argument("--count", type=_positive, default=1)
+    touch.add_argument("--seconds", type=_not_negative, default=0.0)
+    touch.set_defaults(run=cmd_jobs_touch)
 
     db = commands.add_parser("db", help="database migrations")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -135,10 +289,16 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args: Any = parser().parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"crm: {error}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level, format="%(message)s")
     # Alembic narrates every plugin it loads at INFO; only its warnings matter here.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
+    # pika (RabbitMQ) narrates every connection step at INFO.
+    logging.getLogger("pika").setLevel(max(logging.WARNING, logging.root.level))
     _prepare_sqlite_dir(settings.database_url)
     try:
         result: int = args.run(settings, args)

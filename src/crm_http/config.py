@@ -13,6 +13,12 @@ from dotenv import load_dotenv
 from crm_adapters.system import load_or_create_key
 
 DEFAULT_DATABASE_URL = "sqlite:///var/crm.sqlite3"
+JOB_MODES = ("inline", "db", "dramatiq")
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
+
+
+class SettingsError(ValueError):
+    """A setting the process cannot start with (the message names it)."""
 
 
 def _fernet_key(secret: str) -> str:
@@ -30,6 +36,19 @@ def _origins(listed: str) -> frozenset[str]:
     return frozenset(part.strip().rstrip("/") for part in listed.split(",") if part.strip())
 
 
+def _seconds(environ: dict[str, str], name: str, default: float, least: float = 0.001) -> float:
+    text = environ.get(name) or ""
+    if not text.strip():
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, not {text!r}") from None
+    if value < least:
+        raise SettingsError(f"{name} must be at least {least:g} seconds, not {text!r}")
+    return value
+
+
 @attrs.frozen
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -40,6 +59,28 @@ class Settings:
     var_dir: Path = Path("var")
     # Origins (`https://app.example.com`) whose pages may call the API from a browser.
     cors_origins: frozenset[str] = frozenset()
+    # Background jobs: who runs them (`inline`, `db` or `dramatiq`), the broker that wakes
+    # workers in `dramatiq` mode, and the timings of leases, sweeps, polls and shutdown.
+    jobs: str = "db"
+    broker_url: str | None = None
+    job_lease_seconds: float = 30.0
+    job_sweep_seconds: float = 5.0
+    job_poll_seconds: float = 1.0
+    job_grace_seconds: float = 20.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.jobs not in JOB_MODES:
+            raise SettingsError(
+                f"CRM_JOBS must be one of {', '.join(JOB_MODES)}, not {self.jobs!r}"
+            )
+        if self.jobs == "dramatiq" and not self.broker_url:
+            raise SettingsError(
+                "CRM_JOBS=dramatiq needs CRM_BROKER_URL (redis://... or amqp://...)"
+            )
+        if self.broker_url and self.broker_url.partition("://")[0] not in BROKER_SCHEMES:
+            raise SettingsError(
+                "CRM_BROKER_URL must be redis://host:port/db or amqp://user:pass@host:port/vhost"
+            )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -53,6 +94,12 @@ class Settings:
             default_region=(environ.get("CRM_DEFAULT_REGION") or "RU").upper(),
             log_level=(environ.get("CRM_LOG_LEVEL") or "INFO").upper(),
             cors_origins=_origins(environ.get("CRM_CORS_ORIGINS") or ""),
+            jobs=(environ.get("CRM_JOBS") or "db").strip().lower(),
+            broker_url=environ.get("CRM_BROKER_URL") or None,
+            job_lease_seconds=_seconds(environ, "CRM_JOB_LEASE_SECONDS", 30.0),
+            job_sweep_seconds=_seconds(environ, "CRM_JOB_SWEEP_SECONDS", 5.0),
+            job_poll_seconds=_seconds(environ, "CRM_JOB_POLL_SECONDS", 1.0),
+            job_grace_seconds=_seconds(environ, "CRM_JOB_GRACE_SECONDS", 20.0, least=0),
         )
 
     def encryption_key(self) -> str:

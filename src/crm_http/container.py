@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 from dependency_injector import containers, providers
 from sqlalchemy import Engine, text
 
+from crm_adapters.jobs.broker import DramatiqWaker, broker_check
+from crm_adapters.jobs.inline import InlineWaker
 from crm_adapters.sql.engine import create_database_engine
+from crm_adapters.sql.jobs import SqlJobStore
 from crm_adapters.sql.read_model import SqlReadModel
 from crm_adapters.sql.unit_of_work import unit_of_work_factory
 from crm_adapters.system import ScryptPasswordHasher, SystemClock
 from crm_core.services.activities import ActivityUseCases
 from crm_core.services.contacts import ContactUseCases
 from crm_core.services.funnels import FunnelUseCases
+from crm_core.services.jobs import JobRunner, core_handlers
 from crm_core.services.pipeline import DealUseCases, LeadUseCases
 from crm_core.services.tenancy import AccessUseCases
 from crm_http.config import Settings
@@ -31,17 +37,55 @@ def _database_check(engine: Engine) -> Callable[[], bool]:
     return check
 
 
+def _no_waking(_: list[object]) -> None:
+    """`db` mode: workers poll the table, nobody needs waking."""
+
+
+def _inline_waker(container: Any) -> InlineWaker:
+    return InlineWaker(lambda: container.job_runner())
+
+
+def _broker_check(url: str | None) -> Callable[[], bool] | None:
+    return broker_check(url) if url else None
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
 class Container(containers.DeclarativeContainer):
+    __self__ = providers.Self()
     settings = providers.Configuration()
 
     engine = providers.Singleton(create_database_engine, settings.database_url)
+    # Who hears of the jobs each commit enqueued (CRM_JOBS): the inline runner, nobody (the
+    # workers poll), or the broker that wakes the workers.
+    waker = providers.Selector(
+        settings.jobs,
+        inline=providers.Singleton(_inline_waker, __self__),
+        db=providers.Object(_no_waking),
+        dramatiq=providers.Singleton(DramatiqWaker, settings.broker_url),
+    )
     # The use cases take a callable that opens a new unit of work per call.
-    uow = providers.Singleton(unit_of_work_factory, engine)
+    uow = providers.Singleton(unit_of_work_factory, engine, wake=waker)
     read_model = providers.Singleton(SqlReadModel, engine=engine)
     database_check = providers.Singleton(_database_check, engine)
 
     clock = providers.Singleton(SystemClock)
     hasher = providers.Singleton(ScryptPasswordHasher)
+
+    job_store = providers.Singleton(SqlJobStore, engine)
+    # The kinds of job the workers run; features add theirs to this mapping.
+    job_handlers = providers.Singleton(core_handlers, job_store, clock)
+    job_runner = providers.Singleton(
+        JobRunner,
+        uow=uow,
+        store=job_store,
+        handlers=job_handlers,
+        clock=clock,
+        lease=providers.Factory(_seconds, settings.job_lease_seconds),
+    )
+    broker_check = providers.Singleton(_broker_check, settings.broker_url)
 
     access = providers.Singleton(
         AccessUseCases,
@@ -63,5 +107,8 @@ def configure(container: Container, settings: Settings) -> None:
             "database_url": settings.database_url,
             "public_url": settings.public_url,
             "default_region": settings.default_region,
+            "jobs": settings.jobs,
+            "broker_url": settings.broker_url,
+            "job_lease_seconds": settings.job_lease_seconds,
         }
     )

@@ -69,10 +69,11 @@ class SqlJobs:
         statement = (postgresql.insert(j) if dialect == "postgresql" else sqlite.insert(j)).values(
             values
         )
+        # RETURNING, not rowcount: psycopg may report -1 for an INSERT ... ON CONFLICT.
         result = self.session.execute(
-            statement.on_conflict_do_nothing(index_elements=["dedupe_key"])
+            statement.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(j.c.id)
         )
-        added = bool(result.rowcount)  # type: ignore[attr-defined]
+        added = result.first() is not None
         if added:
             self.enqueued.append(job.id)
         return added
@@ -154,6 +155,25 @@ class SqlJobStore:
                 )
             )
         return bool(result.rowcount)
+
+    def extend(self, jobs: list[Job], now: datetime, lease: timedelta) -> int:
+        """Renews the leases of jobs still held under their tokens; returns how many held."""
+        if not jobs:
+            return 0
+        renewed = 0
+        with self.engine.begin() as connection:
+            for job in jobs:
+                result = connection.execute(
+                    update(j)
+                    .where(
+                        j.c.id == job.id,
+                        j.c.lease_token == job.lease_token,
+                        j.c.status == JobStatus.RUNNING,
+                    )
+                    .values(lease_until=now + lease)
+                )
+                renewed += int(result.rowcount)
+        return renewed
 
     def due(self, now: datetime, limit: int) -> list[object]:
         with self.engine.connect() as connection:

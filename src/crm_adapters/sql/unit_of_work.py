@@ -34,6 +34,7 @@ from crm_core.ports import (
     FailedLoginRepository,
     FunnelRepository,
     IdempotencyKeyRepository,
+    JobQueue,
     LeadRepository,
     MessageRepository,
     Occupancy,
@@ -459,7 +460,7 @@ class SqlUnitOfWork:
     messages: MessageRepository
     idempotency_keys: IdempotencyKeyRepository
     failed_logins: FailedLoginRepository
-    jobs: SqlJobs
+    jobs: JobQueue
     touches: TouchLog
     occupancy: Occupancy
 
@@ -484,7 +485,7 @@ class SqlUnitOfWork:
         self.messages = SqlMessages(session, Message, tables.messages, "Message")
         self.idempotency_keys = SqlIdempotencyKeys(session)
         self.failed_logins = SqlFailedLogins(session)
-        self.jobs = SqlJobs(session)
+        self.jobs = self._jobs = SqlJobs(session)
         self.touches = SqlTouches(session)
         self.occupancy = SqlOccupancy(session)
         return self
@@ -502,13 +503,13 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         with translated_errors(self.session):
             self.session.commit()
-        enqueued, self.jobs.enqueued = self.jobs.enqueued, []
+        enqueued, self._jobs.enqueued = self._jobs.enqueued, []
         if enqueued:  # only now do the rows exist for a worker to see
             self._wake(enqueued)
 
     def rollback(self) -> None:
         self.session.rollback()
-        self.jobs.enqueued = []
+        self._jobs.enqueued = []
 
 
 def _no_waking(_: list[object]) -> None:

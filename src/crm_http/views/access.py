@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
@@ -88,9 +88,19 @@ class TokenAnswer(Schema):
     token = fields.String()
 
 
+class JobsHealth(Schema):
+    mode = fields.String(metadata={"enum": ["inline", "db", "dramatiq"]})
+    due = fields.Integer(metadata={"description": "jobs waiting to run now"})
+    dead = fields.Integer(metadata={"description": "jobs that gave up (`crm jobs retry`)"})
+
+
 class Health(Schema):
     status = fields.String()
     database = fields.String()
+    jobs = fields.Nested(JobsHealth)
+    broker = fields.String(
+        allow_none=True, metadata={"description": "`ok`, or null when no broker is configured"}
+    )
 
 
 def users_blueprint(container: Container) -> Blueprint:
@@ -156,6 +166,17 @@ def branches_blueprint(container: Container) -> Blueprint:
     )
 
 
+def _unavailable(part: str, detail: str) -> Response:
+    return problem(
+        503,
+        "Service unavailable",
+        detail,
+        headers={"Retry-After": "5"},
+        database="ok" if part == "broker" else "unavailable",
+        broker="unavailable" if part == "broker" else None,
+    )
+
+
 def auth_blueprint(container: Container) -> Blueprint:
     access: Any = container.access
     blp = Blueprint("auth", __name__, url_prefix="/api", description="Tokens and health.")
@@ -190,15 +211,24 @@ def auth_blueprint(container: Container) -> Blueprint:
 
     @blp.route("/health/", methods=["GET"])
     @blp.response(200, Health)
-    @blp.alt_response(503, description="The database does not answer.")
+    @blp.alt_response(503, description="The database or the broker does not answer.")
     @blp.doc(security=[])
     @public
-    def health() -> Response:
-        """Liveness and database reachability (no bearer token needed)."""
-        if container.database_check()():
-            return jsonify({"status": "ok", "database": "ok"})
-        response = jsonify({"status": "error", "database": "unavailable"})
-        response.status_code = 503
-        return response
+    def health() -> dict[str, Any] | Response:
+        """Liveness, database and broker reachability, and the jobs backlog (no bearer token
+        needed). The broker is the one `CRM_BROKER_URL` names (`null` without one); either
+        failing to answer within a few seconds is a 503 with `Retry-After`."""
+        broker_check = container.broker_check()
+        if not container.database_check()():
+            return _unavailable("database", "The database does not answer; try again shortly.")
+        if broker_check is not None and not broker_check():
+            return _unavailable("broker", "The job broker does not answer; try again shortly.")
+        due, dead = container.job_store().backlog(container.clock().now())
+        return {
+            "status": "ok",
+            "database": "ok",
+            "jobs": {"mode": container.settings.jobs(), "due": due, "dead": dead},
+            "broker": "ok" if broker_check is not None else None,
+        }
 
     return blp

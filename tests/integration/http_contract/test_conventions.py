@@ -59,7 +59,11 @@ def test_given_no_token_when_health_is_asked_then_status_and_database_are_ok(
 ) -> None:
     r = tenants.anonymous().get("/api/health/")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "database": "ok"}
+    body = r.json()
+    assert (body["status"], body["database"]) == ("ok", "ok")
+    # the jobs backlog beside them (issue 11): the server runs the embedded `db` mode
+    assert body["jobs"] == {"mode": "db", "due": body["jobs"]["due"], "dead": 0}
+    assert body["broker"] is None
 
 
 def test_given_no_token_when_openapi_is_asked_then_a_valid_openapi_3_document_lists_every_path(
