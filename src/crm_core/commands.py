@@ -8,7 +8,6 @@ in the defaults the body leaves out.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
 from typing import Any, TypeVar, Union
 
 import attrs
@@ -34,21 +33,10 @@ UNSET = Unset.UNSET
 Maybe = Union[T, Unset]  # noqa: UP007 (a generic alias needs Union on Python 3.11)
 
 
-def given(value: T | Unset) -> bool:
-    """Whether a command field was set."""
-    return value is not UNSET
-
-
-def given_fields(command: Any, *names: str) -> Iterator[tuple[str, Any]]:
-    """The fields of `command` that were set (all of them when no names are given)."""
-    for field in attrs.fields(type(command)):
-        if names and field.name not in names:
-            continue
-        value = getattr(command, field.name)
-        if value is not UNSET:
-            yield field.name, value
-
-
-def set_fields(command: Any, *names: str) -> dict[str, Any]:
-    """`given_fields` as a dict: the part of a command that changes something."""
-    return dict(given_fields(command, *names))
+def set_fields(command: Any) -> dict[str, Any]:
+    """The fields of `command` that were set: the part of it that changes something."""
+    return {
+        field.name: getattr(command, field.name)
+        for field in attrs.fields(type(command))
+        if getattr(command, field.name) is not UNSET
+    }

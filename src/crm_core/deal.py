@@ -26,8 +26,6 @@ from crm_core.values import (
     new_id,
 )
 
-MAX_LOST_REASON = REASON_LENGTH
-
 
 @attrs.define(slots=False, eq=False)
 class Deal(StageTracked):

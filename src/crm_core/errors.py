@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -138,17 +138,3 @@ class FieldErrors:
     def raise_if_any(self) -> None:
         if self.errors:
             raise ValidationFailed(self.errors)
-
-
-def checked_details(
-    details: Mapping[str, object], checks: Mapping[str, Callable[[object], object]]
-) -> dict[str, object]:
-    """The details with each checked value typed; every refusal named by its field."""
-    errors = FieldErrors()
-    values = dict(details)
-    for name, check in checks.items():
-        if name in values:
-            with errors.field(name):
-                values[name] = check(values[name])
-    errors.raise_if_any()
-    return values

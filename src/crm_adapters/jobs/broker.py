@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from crm_adapters.jobs.running import HeldJobs, offer_periodic_jobs
+from crm_adapters.jobs.running import offer_periodic_jobs
 from crm_core.ports import UnitOfWork
 from crm_core.services.jobs import JobRunner
 
@@ -110,7 +110,6 @@ class DramatiqWorker:
     ) -> None:
         self.runner = runner
         self.uow = uow
-        self.held = HeldJobs(runner)
         self.threads = threads
         self.sweep = sweep
         self.broker = create_broker(broker_url)
@@ -129,7 +128,7 @@ class DramatiqWorker:
             log.warning("run_job: %r is not a job id; message dropped", job_id)
             return
         try:
-            self.held.run_one(parsed)
+            self.runner.run_one(parsed)
         except Exception as error:  # the database is down: the row stays, a sweep re-sends
             log.warning("run_job %s: could not claim it: %s", parsed, error)
 
@@ -142,7 +141,10 @@ class DramatiqWorker:
         self.sweep_once()
         self._sweeper.start()
         threading.Thread(
-            target=self.held.keep_leases, args=(self._leaving,), name="crm-jobs-leases", daemon=True
+            target=self.runner.keep_leases,
+            args=(self._leaving,),
+            name="crm-jobs-leases",
+            daemon=True,
         ).start()
 
     def sweep_once(self) -> int:
@@ -175,10 +177,10 @@ class DramatiqWorker:
             )
             stopping.start()
             stopping.join(grace)
-        while self.held.count() and time.monotonic() < deadline:
+        while self.runner.held_count() and time.monotonic() < deadline:
             time.sleep(0.05)
         self._leaving.set()
-        return self.held.release_all()
+        return self.runner.release_held()
 
 
 def broker_check(url: str) -> Callable[[], bool]:

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from crm_adapters.jobs.running import HeldJobs, offer_periodic_jobs
+from crm_adapters.jobs.running import offer_periodic_jobs
 from crm_core.ports import UnitOfWork
 from crm_core.services.jobs import JobRunner
 
@@ -29,7 +29,6 @@ class PollingWorker:
     ) -> None:
         self.runner = runner
         self.uow = uow
-        self.held = HeldJobs(runner)
         self.poll = poll
         self.sweep = sweep
         self._stopping = threading.Event()
@@ -48,13 +47,16 @@ class PollingWorker:
             thread.start()
         # Renews leases until the process ends (also through the grace after a stop).
         threading.Thread(
-            target=self.held.keep_leases, args=(self._leaving,), name="crm-jobs-leases", daemon=True
+            target=self.runner.keep_leases,
+            args=(self._leaving,),
+            name="crm-jobs-leases",
+            daemon=True,
         ).start()
 
     def _work(self) -> None:
         while not self._stopping.is_set():
             try:
-                ran = self.held.run_due(1)
+                ran = self.runner.run_due(1)
             except Exception:  # the database went away: wait, and try again
                 log.warning("could not claim a job", exc_info=True)
                 ran = 0
@@ -73,4 +75,4 @@ class PollingWorker:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._leaving.set()
-        return self.held.release_all()
+        return self.runner.release_held()

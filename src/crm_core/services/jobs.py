@@ -4,6 +4,7 @@ own kinds (pruning done jobs, and `touch`, which only records that it ran)."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -51,6 +52,10 @@ class JobRunner:
         self.clock = clock
         self.lease = lease
         self.backoff = backoff or Backoff()
+        # The jobs running in this process now: their leases are renewed while they run,
+        # and a stopping worker hands back those it cannot wait for.
+        self._held: dict[object, Job] = {}
+        self._lock = threading.Lock()
 
     def run_due(self, limit: int = 1) -> int:
         """Claims up to `limit` due jobs and runs them; returns how many ran."""
@@ -69,6 +74,15 @@ class JobRunner:
     def run(self, job: Job) -> Outcome:
         """Runs a claimed job: its handler's writes and its finish commit together, or not at
         all when the lease was lost meanwhile."""
+        with self._lock:
+            self._held[job.id] = job
+        try:
+            return self._run(job)
+        finally:
+            with self._lock:
+                self._held.pop(job.id, None)
+
+    def _run(self, job: Job) -> Outcome:
         handler = self.handlers.get(job.kind)
         with self.uow() as uow:
             if handler is None:
@@ -95,6 +109,41 @@ class JobRunner:
                 uow.rollback()
                 log.warning("job %s (%s): lease lost, its result dropped", job.id, job.kind)
         return outcome
+
+    # --- the jobs held here -----------------------------------------------------------------
+
+    def held_count(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def renew_leases(self) -> None:
+        """Extends the lease of every job still running here: a lease bounds how long a dead
+        worker's job waits, not how long a live worker's job may take."""
+        with self._lock:
+            held = list(self._held.values())
+        try:
+            self.store.extend(held, self.clock.now(), self.lease)
+        except Exception:  # the database is down: the leases may lapse, the finish decides
+            log.warning("could not renew the leases of %s jobs", len(held), exc_info=True)
+
+    def keep_leases(self, stopping: threading.Event) -> None:
+        """Renews the leases every third of a lease until `stopping` is set."""
+        every = max(0.1, self.lease.total_seconds() / 3)
+        while not stopping.wait(every):
+            self.renew_leases()
+
+    def release_held(self) -> int:
+        """Hands every job still running here back to the table (due at once, the attempt not
+        counted); a handler that finishes later finds its lease gone and changes nothing."""
+        with self._lock:
+            held = list(self._held.values())
+        released = 0
+        for job in held:
+            try:
+                released += self.store.release(job, self.clock.now())
+            except Exception:  # the database may be what is failing: the lease then expires
+                log.warning("job %s (%s): could not be released", job.id, job.kind, exc_info=True)
+        return released
 
 
 class Touch:

@@ -28,19 +28,6 @@ from crm_core.values import (
 
 
 @attrs.frozen(kw_only=True)
-class CreateLead:
-    contact_id: ContactId
-    funnel_id: FunnelId
-    title: str
-    stage_id: StageId | None = None  # the funnel's first stage
-    owner_id: Maybe[UserId | None] = UNSET  # the caller
-    description: Maybe[str] = UNSET
-    estimated_value: Maybe[Money] = UNSET
-    probability: Maybe[Probability] = UNSET
-    source: Maybe[str] = UNSET
-
-
-@attrs.frozen(kw_only=True)
 class ChangeLead:
     """A PATCH names some fields; a PUT all of them (the edge fills in the defaults)."""
 
@@ -56,17 +43,14 @@ class ChangeLead:
 
 
 @attrs.frozen(kw_only=True)
-class CreateDeal:
+class CreateLead(ChangeLead):
+    """A new lead: contact, funnel and title are required; the rest as `ChangeLead`, an
+    unset owner being the caller."""
+
     contact_id: ContactId
     funnel_id: FunnelId
     title: str
-    stage_id: StageId | None = None
-    lead_id: LeadId | None = None  # a deal naming a lead is that lead's conversion
-    owner_id: Maybe[UserId | None] = UNSET
-    description: Maybe[str] = UNSET
-    amount: Maybe[Money] = UNSET
-    probability: Maybe[Probability] = UNSET
-    expected_close_date: Maybe[date | None] = UNSET
+    stage_id: StageId | None = None  # the funnel's first stage
 
 
 @attrs.frozen(kw_only=True)
@@ -80,6 +64,17 @@ class ChangeDeal:
     amount: Maybe[Money] = UNSET
     probability: Maybe[Probability] = UNSET
     expected_close_date: Maybe[date | None] = UNSET
+
+
+@attrs.frozen(kw_only=True)
+class CreateDeal(ChangeDeal):
+    """A new deal; one naming a lead is that lead's conversion."""
+
+    contact_id: ContactId
+    funnel_id: FunnelId
+    title: str
+    stage_id: StageId | None = None
+    lead_id: LeadId | None = None
 
 
 @attrs.frozen(kw_only=True)

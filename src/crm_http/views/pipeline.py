@@ -7,11 +7,10 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from crm_core.deal import MAX_LOST_REASON
 from crm_core.lead import LeadStatus
 from crm_core.ports import ReadModel, Resource, Row
 from crm_core.services.pipeline import ChangeDeal, ChangeLead, ConvertLead, CreateDeal, CreateLead
-from crm_core.values import Money, Probability
+from crm_core.values import REASON_LENGTH, Money, Probability
 from crm_http.auth import current_actor
 from crm_http.container import Container
 from crm_http.crud import Crud, crud_blueprint, detail
@@ -100,7 +99,7 @@ class StageTarget(Body):
 
 
 class LostReason(Body):
-    reason = fields.String(load_default="", validate=validate.Length(max=MAX_LOST_REASON))
+    reason = fields.String(load_default="", validate=validate.Length(max=REASON_LENGTH))
 
 
 class Conversion(Body):
