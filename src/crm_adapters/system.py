@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,11 +44,20 @@ class FernetSecretBox:
 
 
 def load_or_create_key(path: Path) -> str:
-    """The key in `path`, generated once (readable by the owner only) when missing."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key().decode()
-    path.touch(mode=0o600)
-    path.write_text(key + "\n")
-    return key
+    """The key in `path`, generated once (readable by the owner only) when missing.
+
+    Created atomically: the key is written to a private temporary file and hard-linked into
+    place, which fails when another process got there first; then everyone reads the one
+    key that won (several workers starting at once agree on it).
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(prefix=".secret-", dir=path.parent)
+        try:
+            with os.fdopen(descriptor, "w") as file:  # mkstemp makes it 0600
+                file.write(Fernet.generate_key().decode() + "\n")
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    return path.read_text().strip()

@@ -22,7 +22,8 @@ from crm_core.messaging import ChatType, Message, MessageStatus, MessageType, Me
 from crm_core.services.activities import ActivityUseCases, ChangeActivity, CreateActivity
 from crm_core.services.contacts import ChangeContact, ContactUseCases, CreateContact
 from crm_core.services.funnels import ChangeFunnel, ChangeStage, FunnelUseCases
-from crm_core.services.messaging import MessagingUseCases
+from crm_core.services.inbound import InboundUseCases
+from crm_core.services.messaging_accounts import AccountUseCases
 from crm_core.services.pipeline import (
     ChangeDeal,
     ChangeLead,
@@ -32,6 +33,7 @@ from crm_core.services.pipeline import (
     DealUseCases,
     LeadUseCases,
 )
+from crm_core.services.sending import SendingUseCases
 from crm_core.services.tenancy import (
     AccessUseCases,
     AddUser,
@@ -47,6 +49,7 @@ __all__ = [
     "DEFAULT_STAGES",
     "UNSET",
     "AccessUseCases",
+    "AccountUseCases",
     "Activity",
     "ActivityType",
     "ActivityUseCases",
@@ -80,6 +83,7 @@ __all__ = [
     "DomainError",
     "Funnel",
     "FunnelUseCases",
+    "InboundUseCases",
     "InvalidValue",
     "Lead",
     "LeadStatus",
@@ -90,7 +94,6 @@ __all__ = [
     "MessageStatus",
     "MessageType",
     "MessagingAccount",
-    "MessagingUseCases",
     "Money",
     "NotFound",
     "PermissionDenied",
@@ -99,6 +102,7 @@ __all__ = [
     "ProviderFailed",
     "ProviderTimedOut",
     "Role",
+    "SendingUseCases",
     "Stage",
     "StageSpec",
     "StageTransition",

@@ -74,6 +74,9 @@ class Contact:
     whatsapp: PhoneNumber | None = None
     instagram: str = ""
     telegram: str = ""
+    # The numeric chat id the provider gave for the `telegram` username or the phone (a reply
+    # comes from it); learnt, never typed.
+    telegram_chat_id: str = ""
     company_name: str = ""
     position: str = ""
     address: str = ""
@@ -245,3 +248,22 @@ class Contact:
         if chat_type == "telegram":
             return self.telegram or (self.phone.digits if self.phone else None)
         return None
+
+    def handles_for(self, chat_type: str) -> set[str]:
+        """Every address a chat of this type may come from: for telegram the username, the
+        learnt chat id and the phone; for the others the one `handle_for` gives."""
+        handles = {self.handle_for(chat_type) or ""}
+        if chat_type == "telegram":
+            handles |= {self.telegram, self.telegram_chat_id}
+            if self.phone is not None:
+                handles.add(self.phone.digits)
+        return handles - {""}
+
+    def learn_telegram_chat(self, chat_id: str, now: datetime) -> bool:
+        """The provider's chat id for this contact's telegram (a send by username or phone
+        answers with it); returns whether it was new."""
+        if not chat_id or chat_id == self.telegram_chat_id:
+            return False
+        self.telegram_chat_id = chat_id
+        self.updated_at = now
+        return True

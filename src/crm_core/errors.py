@@ -48,6 +48,10 @@ class Conflict(DomainError):
     """A domain rule refuses the change; `detail` says which rule."""
 
 
+class NotAuthenticated(DomainError):
+    """The caller's credential is missing or wrong (a webhook's secret, say)."""
+
+
 class PermissionDenied(DomainError):
     """The caller is known but their role does not allow the action."""
 
@@ -66,11 +70,44 @@ class TooManyAttempts(DomainError):
 
 
 class ProviderFailed(DomainError):
-    """The messaging provider refused or could not be reached."""
+    """The messaging provider refused or could not be reached.
+
+    `outcome_unknown`: the request may have reached the provider and been acted on (a
+    timeout, a connection dropped after the request was sent, a 5xx): a send failed this
+    way can still be settled by the provider's echo or a status.
+    """
+
+    outcome_unknown = False
 
 
 class ProviderTimedOut(ProviderFailed):
-    """The messaging provider did not answer in time."""
+    """The messaging provider did not answer in time (it may have taken the request)."""
+
+    outcome_unknown = True
+
+
+class ProviderUnreachable(ProviderFailed):
+    """The provider could not be reached, or the connection broke before its answer.
+
+    `dropped`: the request was sent and the connection dropped (the provider may have acted
+    on it); otherwise it never left (a refused connection, a name that does not resolve).
+    """
+
+    def __init__(self, detail: str, *, dropped: bool = False, status: int | None = None) -> None:
+        super().__init__(detail)
+        self.outcome_unknown = dropped
+        self.status = status
+
+
+class ProviderRateLimited(ProviderFailed):
+    """The provider kept answering 429: wait before asking again (at least `retry_after`
+    seconds)."""
+
+    def __init__(
+        self, detail: str = "The provider is rate limiting (429).", retry_after: float = 5.0
+    ) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class ProviderRefused(ProviderFailed):
@@ -85,6 +122,15 @@ class ProviderRefused(ProviderFailed):
         self.code = code
         self.description = description
         self.status = status
+
+    def is_code(self, code: str) -> bool:
+        """Whether the provider's code is `code`, whatever its casing or underscores (Wazzup
+        writes one code as `REPEATED_CRM_MESSAGE_ID` and as `repeatedCrmMessageId`)."""
+        return _code_words(self.code) == _code_words(code)
+
+
+def _code_words(code: str) -> str:
+    return code.replace("_", "").lower()
 
 
 class ProviderRejectedKey(ProviderRefused):

@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import attrs
 
 from crm_core.messaging import ChatType, MessageStatus, MessageType
+from crm_core.values import AccountId, DeliveryId, new_id
+
+# How many skipped items a delivery keeps the reasons of (a body of garbage stays small).
+KEPT_ITEM_ERRORS = 20
+
+
+@attrs.define(slots=False, eq=False)
+class Delivery:
+    """A webhook delivery as received: stored before it is read, processed later (by a job,
+    `sync_messages` or `crm wazzup reprocess`); `error` names the items that were skipped."""
+
+    account_id: AccountId
+    body: str
+    received_at: datetime
+    processed_at: datetime | None = None
+    error: str | None = None
+    id: DeliveryId = attrs.field(factory=lambda: DeliveryId(new_id()))
+
+    def processed(self, skipped: Sequence[ItemError], now: datetime) -> None:
+        self.processed_at = now
+        kept = [f"{item.place}: {item.detail}" for item in skipped[:KEPT_ITEM_ERRORS]]
+        if len(skipped) > KEPT_ITEM_ERRORS:
+            kept.append(f"... and {len(skipped) - KEPT_ITEM_ERRORS} more")
+        self.error = "\n".join(kept) or None
 
 
 @attrs.frozen
@@ -27,7 +52,8 @@ class IncomingItem:
     `chat_id` as the provider gives it (for phone chats the number; `contact_phone` is only a
     fallback when it is not one). `status` and `error` come with echoes only. `crm_message_id`
     is our own id when the provider echoes a message the CRM sent (it finds that row even
-    before the send's answer is stored); `channel_id`, when given, must be the account's.
+    before the send's answer is stored). `channel_id` routes the item to the account with
+    that channel. `place` says where in the delivery it stood (`messages[3]`).
     """
 
     provider_message_id: str
@@ -40,6 +66,7 @@ class IncomingItem:
     media_url: str = ""
     contact_name: str = ""
     contact_phone: str = ""
+    contact_username: str = ""
     author_name: str = ""
     is_edited: bool = False
     is_deleted: bool = False
@@ -47,6 +74,7 @@ class IncomingItem:
     error: DeliveryError | None = None
     crm_message_id: str = ""
     channel_id: str = ""
+    place: str = ""
 
 
 @attrs.frozen
@@ -56,6 +84,8 @@ class StatusItem:
     provider_message_id: str
     status: MessageStatus
     error: DeliveryError | None = None
+    timestamp: datetime | None = None
+    place: str = ""
 
 
 @attrs.frozen
@@ -64,6 +94,7 @@ class ChannelItem:
 
     channel_id: str
     state: str
+    place: str = ""
 
 
 InboundItem = IncomingItem | StatusItem | ChannelItem
@@ -71,10 +102,21 @@ InboundItem = IncomingItem | StatusItem | ChannelItem
 
 @attrs.frozen
 class ItemError:
-    """An item that could not be applied and was skipped: its place in the delivery, and why."""
+    """An item that could not be read or applied and was skipped: where it stood in the
+    delivery (`messages[3]`), and why."""
 
-    index: int
+    place: str
     detail: str
+
+
+@attrs.frozen
+class ReadDelivery:
+    """A webhook body as the provider adapter read it: the items it understood, those it
+    could not read, and whether it was only the provider's test of the address."""
+
+    items: tuple[InboundItem, ...] = ()
+    errors: tuple[ItemError, ...] = ()
+    is_test: bool = False
 
 
 @attrs.frozen

@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -27,11 +28,48 @@ from crm_core.values import (
     LeadId,
     MessageId,
     PhoneNumber,
+    bounded_text,
     new_id,
 )
 
+if TYPE_CHECKING:
+    from crm_core.inbox import IncomingItem
+
 # How long a send remembers its Idempotency-Key: a repeat within it sends nothing.
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
+# How long after a send an echo that does not name our id may still be matched to it by
+# chat and text (the provider echoes within seconds; its answer may come later or never).
+ECHO_WINDOW = timedelta(minutes=1)
+# A message still `pending` this long after its send began was never settled (the process
+# died between storing it and recording the answer): the jobs layer settles it.
+SEND_SETTLE_AFTER = timedelta(minutes=2)
+
+DEFAULT_API_URL = "https://api.wazzup24.com"
+ACTIVE = "active"
+WABA_TRANSPORT = "wapi"
+WABA_TEXT_LIMIT = 1_024
+REPEATED_SEND_CODE = "REPEATED_CRM_MESSAGE_ID"
+
+# What to do about a channel that is not active, by its state (lower-cased).
+STATE_ADVICE = {
+    "qr": "scan the QR code in Wazzup",
+    "qridle": "scan the QR code in Wazzup",
+    "unauthorized": "authorise the channel again in Wazzup",
+    "waitforpassword": "enter the two-factor password in Wazzup",
+    "notenoughmoney": "pay for the channel in Wazzup",
+    "phoneunavailable": "bring the phone online",
+    "openelsewhere": "close the channel where it is open elsewhere",
+    "init": "wait until the channel has started",
+}
+
+
+def state_advice(state: str) -> str:
+    return STATE_ADVICE.get(state.lower(), "fix the channel in Wazzup")
+
+
+def normal_state(state: str) -> str:
+    """States compared without case (`active` and `Active` are one state)."""
+    return ACTIVE if state.lower() == ACTIVE else state
 
 
 class ChatType(enum.StrEnum):
@@ -132,10 +170,10 @@ class MessagingAccount:
 
     company_id: CompanyId
     name: str
-    api_key_encrypted: str
+    api_key_encrypted: str = attrs.field(repr=False)
     api_key_hint: str
-    webhook_secret: str
-    api_url: str = ""
+    webhook_secret: str = attrs.field(repr=False)
+    api_url: str = DEFAULT_API_URL
     instance_id: str = ""
     chat_type: ChatType = ChatType.WHATSAPP
     is_active: bool = True
@@ -146,6 +184,12 @@ class MessagingAccount:
     metadata: dict[str, object] = attrs.field(factory=dict)
     default_funnel_id: FunnelId | None = None
     auto_create_leads: bool = True
+    # The channel's transport as the provider names it (`wapi` is WhatsApp Business API,
+    # with its own text limit); learnt from the channel list.
+    transport: str = ""
+    # Which accounts share one provider key (the provider keeps one webhook per key): a
+    # digest of the key, never the key.
+    api_key_fingerprint: str = ""
     id: AccountId = attrs.field(factory=lambda: AccountId(new_id()))
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -163,10 +207,67 @@ class MessagingAccount:
             )
 
     def record_channel_state(self, state: str, error: str, now: datetime) -> None:
-        self.channel_state = state
-        self.is_connected = state == "active" and not error
+        self.channel_state = normal_state(state)
+        self.is_connected = self.channel_state == ACTIVE and not error
         self.last_error = error
         self.updated_at = now
+
+    @property
+    def text_limit(self) -> int:
+        """The longest text the channel takes (a WABA channel takes less than WhatsApp)."""
+        if self.transport == WABA_TRANSPORT:
+            return WABA_TEXT_LIMIT
+        return self.chat_type.text_limit
+
+    def assess(self, channels: Sequence[ChannelView]) -> tuple[ChannelView | None, str | None]:
+        """The account's channel among the key's channels, and what is wrong with it (None:
+        connected). Without `instance_id`, the one channel of the chat type is taken."""
+        label = self.chat_type.label
+        if not self.instance_id:
+            fitting = [c for c in channels if c.chat_type == self.chat_type.value]
+            if len(fitting) == 1:
+                return fitting[0], self._channel_error(fitting[0])
+            if not fitting:
+                return None, f"no {label} channel found for this API key (not found)"
+            return None, f"several {label} channels: set instance_id to one of them"
+        channel = next((c for c in channels if c.channel_id == self.instance_id), None)
+        if channel is None:
+            return None, f"channel {self.instance_id} not found for this API key"
+        return channel, self._channel_error(channel)
+
+    def _channel_error(self, channel: ChannelView) -> str | None:
+        if channel.chat_type != self.chat_type.value:
+            return (
+                f"channel {channel.channel_id} is a {channel.chat_type} channel, "
+                f"not {self.chat_type.value}"
+            )
+        if normal_state(channel.state) != ACTIVE:
+            return f"channel state is {channel.state}: {state_advice(channel.state)}"
+        return None
+
+    def record_check(self, channel: ChannelView | None, error: str | None, now: datetime) -> None:
+        """What a check of the key's channels found: the channel taken (when none was set),
+        its transport and state, and the error."""
+        if channel is not None:
+            if not self.instance_id:
+                self.instance_id = channel.channel_id
+            self.transport = channel.transport
+        self.record_channel_state(channel.state if channel else "", error or "", now)
+        self.last_sync = now
+
+    def follow_channel(self, channel_id: str, state: str, now: datetime) -> bool:
+        """A channel's new state as the provider reports it; only the account's own channel
+        counts (one key may have several). Returns whether it was this account's."""
+        if not channel_id or channel_id != self.instance_id:
+            return False
+        state = normal_state(state)
+        error = "" if state == ACTIVE else f"channel state is {state}: {state_advice(state)}"
+        self.record_channel_state(state, error, now)
+        return True
+
+    def serves(self, channel_id: str) -> bool:
+        """Whether an item of this channel belongs to this account."""
+        return bool(channel_id) and channel_id == self.instance_id
 
     @property
     def needs_channel_check(self) -> bool:
@@ -183,37 +284,99 @@ class MessagingAccount:
                 f"The account is not connected ({cause}): fix it, then run check_connection."
             )
 
-    def change_connection(
-        self,
-        now: datetime,
+    @classmethod
+    def create(
+        cls,
         *,
-        api_key_encrypted: str | None = None,
-        api_key_hint: str | None = None,
-        api_url: str | None = None,
-        instance_id: str | None = None,
-        chat_type: ChatType | None = None,
-    ) -> None:
-        """Changes what the account connects with; a change forgets the channel's state, so the
-        next send checks it again."""
-        changes = {
-            "api_key_encrypted": api_key_encrypted,
-            "api_key_hint": api_key_hint,
-            "api_url": api_url,
-            "instance_id": instance_id,
-            "chat_type": chat_type,
-        }
-        changed = False
-        for name, value in changes.items():
-            if value is not None and value != getattr(self, name):
-                setattr(self, name, value)
-                changed = True
-        if changed:
+        company_id: CompanyId,
+        name: str,
+        api_key_encrypted: str,
+        api_key_hint: str,
+        api_key_fingerprint: str,
+        webhook_secret: str,
+        now: datetime,
+    ) -> MessagingAccount:
+        return cls(
+            company_id=company_id,
+            name=_account_name(name),
+            api_key_encrypted=api_key_encrypted,
+            api_key_hint=api_key_hint,
+            api_key_fingerprint=api_key_fingerprint,
+            webhook_secret=webhook_secret,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def change(self, now: datetime, **fields: Any) -> None:
+        """An admin's change. A new key, address, channel or chat type forgets the channel's
+        state (the next send checks it again)."""
+        unknown = set(fields) - _ACCOUNT_FIELDS
+        if unknown:
+            raise ValueError(f"not an account field: {sorted(unknown)}")
+        if "name" in fields:
+            fields["name"] = _account_name(fields["name"])
+        if "api_url" in fields:
+            fields["api_url"] = _api_url(fields["api_url"])
+        if "chat_type" in fields:
+            try:
+                fields["chat_type"] = ChatType(fields["chat_type"])
+            except ValueError:
+                raise ValidationFailed.on("integration_type", "Not a valid choice.") from None
+        if "instance_id" in fields:
+            fields["instance_id"] = _field_text("instance_id", fields["instance_id"] or "", 255)
+        if "metadata" in fields:
+            fields["metadata"] = dict(fields["metadata"] or {})
+        reconnect = any(
+            name in _CONNECTION_FIELDS and value != getattr(self, name)
+            for name, value in fields.items()
+        )
+        for name, value in fields.items():
+            setattr(self, name, value)
+        if reconnect:
             self.channel_state, self.is_connected, self.last_error = "", False, ""
+            self.transport = ""
         self.updated_at = now
 
     def accepts_webhook(self, secret: str) -> bool:
         """Whether a webhook call carries this account's secret (compared in constant time)."""
         return bool(secret) and hmac.compare_digest(secret.encode(), self.webhook_secret.encode())
+
+
+_CONNECTION_FIELDS = frozenset(
+    {"api_key_encrypted", "api_key_fingerprint", "api_url", "instance_id", "chat_type"}
+)
+_ACCOUNT_FIELDS = _CONNECTION_FIELDS | {
+    "name",
+    "api_key_hint",
+    "is_active",
+    "metadata",
+    "default_funnel_id",
+    "auto_create_leads",
+}
+
+
+def _field_text(field: str, raw: object, max_length: int) -> str:
+    try:
+        return bounded_text(raw, max_length).strip()
+    except InvalidValue as error:
+        raise ValidationFailed.on(field, error.detail) from None
+
+
+def _account_name(raw: object) -> str:
+    name = _field_text("name", raw, 255)
+    if not name:
+        raise ValidationFailed.on("name", "This field may not be blank.")
+    return name
+
+
+def _api_url(raw: object) -> str:
+    """The provider's address; blank is the default one."""
+    url = _field_text("api_url", raw or "", 500)
+    if not url:
+        return DEFAULT_API_URL
+    if not _HTTP_URL.match(url):
+        raise ValidationFailed.on("api_url", "Enter an http(s) URL.")
+    return url
 
 
 def api_key_hint(api_key: str) -> str:
@@ -222,23 +385,29 @@ def api_key_hint(api_key: str) -> str:
 
 
 def check_outgoing(
-    chat_type: ChatType, message_type: MessageType | str, text: str, media_url: str
+    account: MessagingAccount, message_type: MessageType | str, text: str, media_url: str
 ) -> MessageType:
     """The checks a message passes before anything is stored or sent: a known type, text for a
-    text message, media for a media message, and the chat type's length limit."""
+    text message, an http(s) address for a media message, and the channel's length limit."""
     try:
         message_type = MessageType(message_type)
     except ValueError:
         raise ValidationFailed.on("message_type", "Not a valid message type.") from None
     if message_type == MessageType.TEXT and not text.strip():
         raise ValidationFailed.on("message", "This field may not be blank.")
-    if len(text) > chat_type.text_limit:
+    if len(text) > account.text_limit:
         raise ValidationFailed.on(
-            "message", f"Ensure this field has no more than {chat_type.text_limit} characters."
+            "message", f"Ensure this field has no more than {account.text_limit} characters."
         )
-    if message_type != MessageType.TEXT and not media_url:
-        raise ValidationFailed.on("media_url", "A media message needs media_url.")
+    if message_type != MessageType.TEXT:
+        if not media_url:
+            raise ValidationFailed.on("media_url", "A media message needs media_url.")
+        if not _HTTP_URL.match(media_url):
+            raise ValidationFailed.on("media_url", "Enter an http(s) URL.")
     return message_type
+
+
+_HTTP_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
 
 
 # --- what the provider gateway raises, and what a send raises -------------------------------
@@ -255,6 +424,22 @@ def failure_of(error: ProviderFailed) -> tuple[str, str]:
     if isinstance(error, ProviderTimedOut):
         return TIMEOUT_CODE, error.detail
     return PROVIDER_FAILED_CODE, error.detail
+
+
+class ChannelView(Protocol):
+    """What the account's rules read of a provider channel (the gateway's `Channel`)."""
+
+    @property
+    def channel_id(self) -> str: ...
+
+    @property
+    def transport(self) -> str: ...
+
+    @property
+    def chat_type(self) -> str: ...
+
+    @property
+    def state(self) -> str: ...
 
 
 # --- whom an outgoing message goes to --------------------------------------------------------
@@ -388,7 +573,7 @@ def contact_for_chat(
     elif chat_type == ChatType.INSTAGRAM:
         contact.instagram = chat_id
     elif chat_type == ChatType.TELEGRAM:
-        contact.telegram = chat_id
+        contact.telegram = chat_id.removeprefix("@")
     return contact
 
 
@@ -439,15 +624,38 @@ def is_sender(contact: Contact, chat_type: ChatType, chat_id: str, region: str) 
     if phone is not None:
         return phone in contact.phones
     handle = sender_handle(chat_type, chat_id)
-    return handle is not None and contact.handle_for(chat_type) == handle
+    return handle is not None and handle in contact.handles_for(chat_type)
 
 
 def choose_sender(
     candidates: Iterable[Contact], chat_type: ChatType, chat_id: str, region: str
 ) -> Contact | None:
     """The contact a message came from: of those that match, the oldest (then by id)."""
-    matching = [c for c in candidates if is_sender(c, chat_type, chat_id, region)]
-    return min(matching, key=_age, default=None)
+    return match_senders(candidates, chat_type, [chat_id], region).get(chat_id)
+
+
+def match_senders(
+    candidates: Iterable[Contact], chat_type: ChatType, chat_ids: Iterable[str], region: str
+) -> dict[str, Contact]:
+    """`choose_sender` for many chats at once: each chat's contact among the candidates (the
+    rule of `is_sender`), for the chats that have one."""
+    by_address: dict[object, list[Contact]] = {}
+    for contact in candidates:
+        addresses: set[object] = set(contact.phones)
+        addresses |= {("handle", handle) for handle in contact.handles_for(chat_type)}
+        for address in addresses:
+            by_address.setdefault(address, []).append(contact)
+    found = {}
+    for chat_id in chat_ids:
+        phone = sender_phone(chat_type, chat_id, region)
+        if phone is not None:
+            matching = by_address.get(phone, [])
+        else:
+            handle = sender_handle(chat_type, chat_id)
+            matching = by_address.get(("handle", handle), []) if handle is not None else []
+        if matching:
+            found[chat_id] = min(matching, key=_age)
+    return found
 
 
 def _age(contact: Contact) -> tuple[datetime, str]:
@@ -478,6 +686,10 @@ class Message:
     is_edited: bool = False
     is_deleted: bool = False
     metadata: dict[str, object] = attrs.field(factory=dict)
+    # When the CRM last handed this message to the provider, and whether that attempt ended
+    # without knowing if the provider took it (a timeout, a dropped connection).
+    send_attempted_at: datetime | None = None
+    outcome_unknown: bool = False
     id: MessageId = attrs.field(factory=lambda: MessageId(new_id()))
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -494,7 +706,7 @@ class Message:
         media_url: str = "",
     ) -> Message:
         """A message about to be sent: stored as pending before the provider is called."""
-        message_type = check_outgoing(account.chat_type, message_type, text, media_url)
+        message_type = check_outgoing(account, message_type, text, media_url)
         return cls(
             company_id=account.company_id,
             account_id=account.id,
@@ -509,30 +721,81 @@ class Message:
             to_number=chat_id,
             created_at=now,
             updated_at=now,
+            send_attempted_at=now,
         )
 
     def advance_status(self, status: MessageStatus, now: datetime) -> bool:
-        """Statuses only move forward; `failed` is final. Returns whether anything changed."""
+        """Statuses only move forward; `failed` is final, unless its outcome was unknown: the
+        provider then says what became of it. Returns whether anything changed."""
         if self.status == MessageStatus.FAILED:
-            return False
-        if status != MessageStatus.FAILED and _STATUS_RANK[status] <= _STATUS_RANK[self.status]:
+            if not self.outcome_unknown or status == MessageStatus.FAILED:
+                return False
+            self.error, self.outcome_unknown = None, False
+        elif status != MessageStatus.FAILED and _STATUS_RANK[status] <= _STATUS_RANK[self.status]:
             return False
         self.status = status
         self.updated_at = now
         return True
 
-    def fail(self, code: str, description: str, now: datetime) -> None:
-        """Failed is final: the first error is kept."""
-        if self.status == MessageStatus.FAILED:
+    def fail(
+        self, code: str, description: str, now: datetime, *, outcome_unknown: bool = False
+    ) -> None:
+        """Failed is final (the first error is kept), unless the outcome is unknown: a
+        refusal the provider reports later replaces that."""
+        if self.status == MessageStatus.FAILED and not self.outcome_unknown:
             return
+        if outcome_unknown and self.status not in (MessageStatus.PENDING, MessageStatus.FAILED):
+            return  # the provider's echo or a status already said it has the message
         self.status = MessageStatus.FAILED
         self.error = {"code": code, "description": description}
+        self.outcome_unknown = outcome_unknown
         self.updated_at = now
 
-    def accepted(self, provider_message_id: str, now: datetime) -> None:
-        """The provider took the message; a failed one stays failed with its error."""
+    def accepted(self, provider_message_id: str, now: datetime, chat_id: str | None = None) -> None:
+        """The provider took the message. `chat_id`: the chat it will use from now on (a
+        telegram send by username or phone), kept as the message's chat."""
         self.provider_message_id = provider_message_id
+        if chat_id and chat_id != self.chat_id:
+            self.chat_id = self.to_number = chat_id
         self.advance_status(MessageStatus.SENT, now)
+
+    def sending(self, now: datetime) -> None:
+        """A (re)send begins: pending until the provider answers."""
+        if self.is_incoming or self.status != MessageStatus.FAILED:
+            raise Conflict("Only a failed outgoing message can be retried.")
+        self.status, self.error, self.outcome_unknown = MessageStatus.PENDING, None, False
+        self.send_attempted_at = self.updated_at = now
+
+    def already_sent(self, now: datetime) -> None:
+        """The provider refused a resend as a repeat of a message it already has: it is sent
+        (its own id comes with the echo or a status, or never)."""
+        self.error, self.outcome_unknown = None, False
+        if self.status in (MessageStatus.FAILED, MessageStatus.PENDING):
+            self.status = MessageStatus.SENT
+        self.updated_at = now
+
+    def settle_unanswered(self, now: datetime) -> bool:
+        """A send whose answer was never recorded (its process died): failed, outcome
+        unknown, so that an echo or a status can still settle it and a retry is allowed."""
+        if self.status != MessageStatus.PENDING:
+            return False
+        self.fail(
+            "NO_ANSWER",
+            "The send's answer was never recorded: it may or may not have been sent.",
+            now,
+            outcome_unknown=True,
+        )
+        return True
+
+    def awaits_echo(self, now: datetime) -> bool:
+        """Whether an echo without our id may still be this message: a send of ours still
+        pending, or failed with its outcome unknown, attempted within the echo window."""
+        return (
+            not self.is_incoming
+            and (self.status == MessageStatus.PENDING or self.outcome_unknown)
+            and self.send_attempted_at is not None
+            and now - self.send_attempted_at <= ECHO_WINDOW
+        )
 
     @classmethod
     def delivered(
@@ -578,29 +841,38 @@ class Message:
         self, status: MessageStatus, error: dict[str, str] | None, now: datetime
     ) -> bool:
         """A reported status: forward only, `failed` final with its error. Returns whether
-        anything changed."""
+        anything changed (an incoming message has no delivery status to change)."""
+        if self.is_incoming:
+            return False
         if status == MessageStatus.FAILED:
-            if self.status == MessageStatus.FAILED:
+            if self.status == MessageStatus.FAILED and not self.outcome_unknown:
                 return False
             error = error or {}
             self.fail(error.get("code", "UNKNOWN_ERROR"), error.get("description", ""), now)
             return True
         return self.advance_status(status, now)
 
-    def absorb(self, duplicate: Message, now: datetime) -> None:
-        """Takes over what a second row of the same provider message learnt (an echo stored
-        before the send's answer): its status, and an edit or deletion."""
-        self.apply_status(duplicate.status, duplicate.error, now)
-        if duplicate.is_edited:
-            self.edit(duplicate.text, now)
-        if duplicate.is_deleted:
+    def apply_item(self, item: IncomingItem, now: datetime) -> bool:
+        """What a repeated, edited, deleted or echoed delivery of this message changes.
+        Returns whether anything changed."""
+        changed = False
+        if self.provider_message_id is None:
+            self.provider_message_id = item.provider_message_id
+            changed = True
+        if item.is_edited and (item.text != self.text or not self.is_edited):
+            self.edit(item.text, now)
+            changed = True
+        if item.is_deleted and not self.is_deleted:
             self.delete(now)
+            changed = True
+        if item.is_echo and not self.is_incoming:
+            error = item.error.as_dict() if item.error else None
+            changed |= self.apply_status(item.status or MessageStatus.SENT, error, now)
+        return changed
 
     def ensure_retryable(self) -> None:
         if self.is_incoming or self.status != MessageStatus.FAILED:
             raise Conflict("Only a failed outgoing message can be retried.")
-        self.status = MessageStatus.PENDING
-        self.error = None
 
     def mark_read(self, now: datetime) -> bool:
         if not self.is_incoming or self.is_read:

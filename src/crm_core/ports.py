@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -14,6 +14,7 @@ from crm_core.activity import Activity
 from crm_core.contact import Contact
 from crm_core.deal import Deal
 from crm_core.funnel import Funnel
+from crm_core.inbox import Delivery, StatusItem
 from crm_core.jobs import Job, NewJob, Outcome
 from crm_core.lead import Lead
 from crm_core.messaging import ChatType, Message, MessagingAccount
@@ -25,6 +26,7 @@ from crm_core.values import (
     CompanyId,
     ContactId,
     DealId,
+    DeliveryId,
     FunnelId,
     LeadId,
     MessageId,
@@ -49,7 +51,9 @@ class SecretBox(Protocol):
 
     def encrypt(self, plain: str) -> str: ...
 
-    def decrypt(self, token: str) -> str: ...
+    def decrypt(self, token: str) -> str:
+        """Raises ValueError when `token` was sealed with another key."""
+        ...
 
 
 class CompanyRepository(Protocol):
@@ -107,13 +111,21 @@ class FunnelRepository(Protocol):
 class ContactRepository(Protocol):
     def get(self, company_id: CompanyId, contact_id: ContactId) -> Contact: ...
 
-    def with_phone(self, company_id: CompanyId, phone: PhoneNumber) -> list[Contact]:
-        """Contacts whose phone, whatsapp or phone_secondary is exactly `phone`, oldest first."""
+    def get_many(self, company_id: CompanyId, contact_ids: Collection[ContactId]) -> list[Contact]:
+        """The company's contacts of these ids that exist (one query)."""
         ...
 
-    def with_handle(
-        self, company_id: CompanyId, chat_type: ChatType, handle: str
-    ) -> list[Contact]: ...
+    def with_phones(self, company_id: CompanyId, phones: Collection[PhoneNumber]) -> list[Contact]:
+        """Contacts whose phone, whatsapp or phone_secondary is exactly one of `phones`,
+        oldest first."""
+        ...
+
+    def with_handles(
+        self, company_id: CompanyId, chat_type: ChatType, handles: Collection[str]
+    ) -> list[Contact]:
+        """Contacts that have one of `handles` as an address on the chat type
+        (`Contact.handles_for`), oldest first."""
+        ...
 
     def save(self, contact: Contact) -> None: ...
 
@@ -124,6 +136,12 @@ class LeadRepository(Protocol):
     def get(self, company_id: CompanyId, lead_id: LeadId) -> Lead: ...
 
     def open_for_contact(self, company_id: CompanyId, contact_id: ContactId) -> Lead | None: ...
+
+    def open_for_contacts(
+        self, company_id: CompanyId, contact_ids: Collection[ContactId]
+    ) -> dict[ContactId, Lead]:
+        """The oldest open lead of each of the contacts that has one."""
+        ...
 
     def save(self, lead: Lead) -> None: ...
 
@@ -154,6 +172,14 @@ class AccountRepository(Protocol):
         on the account)."""
         ...
 
+    def all_active(self) -> list[MessagingAccount]:
+        """Every company's active accounts (operators check them all)."""
+        ...
+
+    def sharing_key(self, company_id: CompanyId, fingerprint: str) -> list[MessagingAccount]:
+        """The company's accounts on one provider key (by the key's fingerprint)."""
+        ...
+
     def save(self, account: MessagingAccount) -> None: ...
 
     def delete(self, account: MessagingAccount) -> None: ...
@@ -166,12 +192,24 @@ class MessageRepository(Protocol):
         self, company_id: CompanyId, account_id: AccountId, provider_message_id: str
     ) -> Message | None: ...
 
-    def contact_in_chat(
-        self, company_id: CompanyId, account_id: AccountId, chat_id: str
-    ) -> ContactId | None:
-        """The contact of the latest message of the account in this chat that has one: whom
-        a chat belongs to when no contact field carries its handle (VK, Avito, an edited
-        Telegram handle)."""
+    def by_provider_ids(
+        self,
+        company_id: CompanyId,
+        account_ids: Collection[AccountId],
+        provider_message_ids: Collection[str],
+    ) -> list[Message]:
+        """The messages of these accounts with these provider ids (one query)."""
+        ...
+
+    def awaiting_echo(
+        self, company_id: CompanyId, account_id: AccountId, since: datetime
+    ) -> list[Message]:
+        """The account's own outgoing messages an echo may still settle: pending, or failed
+        with their outcome unknown, whose send was attempted at or after `since`."""
+        ...
+
+    def received_since(self, account_id: AccountId, since: datetime | None) -> int:
+        """How many incoming messages the account stored after `since` (all when None)."""
         ...
 
     def unread_from(self, company_id: CompanyId, contact_id: ContactId) -> list[Message]:
@@ -184,6 +222,51 @@ class MessageRepository(Protocol):
         """Removes a second row of one provider message (merged into the CRM's own row). It
         must take effect before a later save in the same unit of work gives another row that
         provider id (the account + provider id pair is unique)."""
+        ...
+
+
+class ChatRegistry(Protocol):
+    """Whom each chat of an account belongs to: one row per account and chat id."""
+
+    def claim(
+        self, company_id: CompanyId, account_id: AccountId, chat_ids: Collection[str]
+    ) -> dict[str, ContactId | None]:
+        """Makes sure each chat has its row and holds those rows until the unit of work ends,
+        so that deliveries for one chat are applied one after the other (two first messages
+        from a new number make one contact). Returns each chat's contact (None: not known)."""
+        ...
+
+    def assign(self, account_id: AccountId, contacts: Mapping[str, ContactId]) -> None:
+        """Records whose the claimed chats are."""
+        ...
+
+
+class DeliveryInbox(Protocol):
+    """Webhook deliveries, stored as received before anything reads them."""
+
+    def get(self, delivery_id: DeliveryId) -> Delivery: ...
+
+    def unprocessed(self, account_ids: Collection[AccountId] | None, limit: int) -> list[Delivery]:
+        """Deliveries not processed yet, oldest first (of these accounts; of all when None)."""
+        ...
+
+    def save(self, delivery: Delivery) -> None: ...
+
+
+class EarlyStatuses(Protocol):
+    """Statuses of messages not stored yet (a send's status may come before its answer)."""
+
+    def keep(
+        self,
+        delivery_id: DeliveryId,
+        account_ids: Collection[AccountId],
+        items: Sequence[StatusItem],
+    ) -> None: ...
+
+    def take(
+        self, account_ids: Collection[AccountId], provider_message_ids: Collection[str]
+    ) -> list[StatusItem]:
+        """The kept statuses of these messages, removed from what is kept."""
         ...
 
 
@@ -310,6 +393,9 @@ class UnitOfWork(Protocol):
     activities: ActivityRepository
     accounts: AccountRepository
     messages: MessageRepository
+    chats: ChatRegistry
+    deliveries: DeliveryInbox
+    early_statuses: EarlyStatuses
     idempotency_keys: IdempotencyKeyRepository
     failed_logins: FailedLoginRepository
     jobs: JobQueue
@@ -398,7 +484,12 @@ class ReadModel(Protocol):
 
 @attrs.frozen
 class Channel:
+    """One of the provider account's channels: `transport` as the provider names it
+    (`whatsapp`, `wapi`, `tgapi`, ...), `chat_type` the chats it serves (`whatsapp` for
+    `wapi`), and its `state` (only `active` sends)."""
+
     channel_id: str
+    transport: str
     chat_type: str
     plain_id: str
     state: str
@@ -407,6 +498,9 @@ class Channel:
 
 @attrs.frozen
 class OutgoingMessage:
+    """What is handed to the provider: exactly one of `chat_id`, `phone` (digits, telegram),
+    `username` (without `@`, telegram) addresses it, and one of `text`, `content_uri`."""
+
     crm_message_id: str
     channel_id: str
     chat_type: ChatType
@@ -418,32 +512,141 @@ class OutgoingMessage:
 
 
 @attrs.frozen
+class Sent:
+    """The provider took a message: its id, and the chat id it will use from now on (for a
+    telegram send by username or phone, the numeric chat id; None when it did not say)."""
+
+    provider_message_id: str
+    chat_id: str | None = None
+
+
+@attrs.frozen
 class ProviderConnection:
+    """Where and with which key to call the provider; the key never shows in a repr."""
+
     api_url: str
-    api_key: str
+    api_key: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class WebhookSettings:
+    """What the provider has registered as its webhook: the address (empty: none) and
+    whether messages-and-statuses and channel updates are on."""
+
+    url: str
+    messages: bool
+    channels: bool
+
+
+@attrs.frozen
+class ChatAddress:
+    """A chat of a contact as the provider addresses it (telegram: `chat_id`, else `username`
+    or `phone`)."""
+
+    chat_type: str
+    chat_id: str | None = None
+    username: str | None = None
+    phone: str | None = None
+
+
+@attrs.frozen
+class PushedUser:
+    id: str
+    name: str
+
+
+@attrs.frozen
+class PushedContact:
+    id: str
+    responsible_user_id: str
+    name: str
+    chats: tuple[ChatAddress, ...]
+    uri: str
+
+
+@attrs.frozen
+class PushedStage:
+    id: str
+    name: str
+
+
+@attrs.frozen
+class PushedPipeline:
+    id: str
+    name: str
+    stages: tuple[PushedStage, ...]
+
+
+@attrs.frozen
+class PushedDeal:
+    id: str
+    responsible_user_id: str
+    name: str
+    contacts: tuple[str, ...]
+    uri: str
+    closed: bool
+
+
+PUSH_BATCH = 100  # the provider takes at most this many entities in one upsert
+
+
+class PushSource(Protocol):
+    """What the CRM shows the provider so that its chat window names people and deals
+    (`uri`s are built from `public_url`)."""
+
+    def users(self, company_id: CompanyId) -> list[PushedUser]: ...
+
+    def contacts(self, company_id: CompanyId, public_url: str) -> list[PushedContact]:
+        """Contacts with an address on a chat type, each with its chats."""
+        ...
+
+    def pipelines(self, company_id: CompanyId) -> list[PushedPipeline]: ...
+
+    def deals(self, company_id: CompanyId, public_url: str) -> list[PushedDeal]:
+        """Open deals whose contact has a chat."""
+        ...
 
 
 class MessagingGateway(Protocol):
-    """A messaging provider (Wazzup is the first adapter)."""
+    """A messaging provider (Wazzup is the first adapter).
+
+    Every call raises a ProviderFailed when it does not succeed: ProviderRejectedKey (the key
+    is refused), ProviderRefused (any other refusal, with the provider's code),
+    ProviderRateLimited (still rate limited after the adapter's own retries),
+    ProviderTimedOut (no answer in time) or ProviderUnreachable.
+    """
 
     def channels(self, connection: ProviderConnection) -> list[Channel]: ...
 
-    def send(self, connection: ProviderConnection, message: OutgoingMessage) -> str:
-        """Returns the provider's message id; raises ProviderFailed / ProviderTimedOut."""
+    def send(self, connection: ProviderConnection, message: OutgoingMessage) -> Sent:
+        """Sends one message, retrying 429 and 5xx answers with the same CRM message id; a
+        timeout or a dropped connection is not retried (the provider may have the message)."""
         ...
 
-    def register_webhook(self, connection: ProviderConnection, url: str) -> bool:
-        """Subscribes `url` and confirms it stuck; False when another URL is registered."""
+    def register_webhook(self, connection: ProviderConnection, url: str) -> None:
+        """Points the provider's webhook at `url`, with messages-and-statuses and channel
+        updates on and the other subscriptions off."""
         ...
 
-    def push_users(self, connection: ProviderConnection, users: Sequence[Row]) -> int: ...
+    def webhook(self, connection: ProviderConnection) -> WebhookSettings: ...
 
-    def push_contacts(self, connection: ProviderConnection, contacts: Sequence[Row]) -> int: ...
+    def push_users(self, connection: ProviderConnection, users: Sequence[PushedUser]) -> None:
+        """Upserts at most PUSH_BATCH users (so for the contacts, pipelines and deals)."""
+        ...
 
-    def push_pipelines(self, connection: ProviderConnection, pipelines: Sequence[Row]) -> int: ...
+    def push_contacts(
+        self, connection: ProviderConnection, contacts: Sequence[PushedContact]
+    ) -> None: ...
 
-    def push_deals(self, connection: ProviderConnection, deals: Sequence[Row]) -> int: ...
+    def push_pipelines(
+        self, connection: ProviderConnection, pipelines: Sequence[PushedPipeline]
+    ) -> None: ...
+
+    def push_deals(self, connection: ProviderConnection, deals: Sequence[PushedDeal]) -> None: ...
 
     def chat_window(
-        self, connection: ProviderConnection, user: Row, contact: Row | None
-    ) -> str: ...
+        self, connection: ProviderConnection, user: PushedUser, chats: Sequence[ChatAddress]
+    ) -> str:
+        """The address of the provider's chat window for `user`: the given chats (a card), or
+        every chat the user may see when `chats` is empty."""
+        ...

@@ -24,6 +24,7 @@ DealId = NewType("DealId", uuid.UUID)
 ActivityId = NewType("ActivityId", uuid.UUID)
 AccountId = NewType("AccountId", uuid.UUID)
 MessageId = NewType("MessageId", uuid.UUID)
+DeliveryId = NewType("DeliveryId", uuid.UUID)
 
 
 def new_id() -> uuid.UUID:

@@ -29,6 +29,7 @@ from crm_http.views.activities import activities_blueprint
 from crm_http.views.contacts import contacts_blueprint
 from crm_http.views.funnels import funnels_blueprint, stages_blueprint
 from crm_http.views.jobs import jobs_blueprint
+from crm_http.views.messaging import accounts_blueprint, messages_blueprint, webhook_blueprint
 from crm_http.views.pipeline import deals_blueprint, leads_blueprint
 
 MAX_BODY = 1024 * 1024
@@ -93,6 +94,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         deals_blueprint,
         activities_blueprint,
         jobs_blueprint,
+        accounts_blueprint,
+        messages_blueprint,
+        webhook_blueprint,
     ):
         api.register_blueprint(build(container))
 

@@ -208,6 +208,36 @@ def cmd_jobs_touch(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_wazzup_reprocess(settings: Settings, args: argparse.Namespace) -> int:
+    """Processes the stored webhook deliveries not processed yet; prints how many."""
+    _ensure_migrated(settings)
+    print(_container(settings).inbound().process_stored(None, args.limit))
+    return 0
+
+
+def cmd_wazzup_check(settings: Settings, args: argparse.Namespace) -> int:
+    """Checks every active account's channel and webhook; exits 1 when one is not right."""
+    _ensure_migrated(settings)
+    healthy = True
+    for check in _container(settings).messaging_accounts().check_all():
+        webhook = {True: "webhook ours", False: "webhook NOT ours", None: "webhook unknown"}
+        state = "connected" if check.is_connected else "NOT connected"
+        print(
+            "  ".join(
+                _one_line(part)
+                for part in (
+                    check.account_id,
+                    check.name,
+                    state,
+                    webhook[check.webhook_is_ours],
+                    check.error or "",
+                )
+            )
+        )
+        healthy &= check.is_connected and check.webhook_is_ours is True
+    return 0 if healthy else 1
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -263,6 +293,17 @@ def parser() -> argparse.ArgumentParser:
     touch.add_argument("--count", type=_positive, default=1)
     touch.add_argument("--seconds", type=_not_negative, default=0.0)
     touch.set_defaults(run=cmd_jobs_touch)
+
+    wazzup = commands.add_parser("wazzup", help="the link with Wazzup")
+    wazzup_commands = wazzup.add_subparsers(dest="wazzup_command", required=True)
+    reprocess = wazzup_commands.add_parser(
+        "reprocess", help="process stored webhook deliveries not processed yet; prints how many"
+    )
+    reprocess.add_argument("--limit", type=_positive, default=10_000)
+    reprocess.set_defaults(run=cmd_wazzup_reprocess)
+    wazzup_commands.add_parser(
+        "check", help="check every active account's channel and webhook (exit 1 if one is off)"
+    ).set_defaults(run=cmd_wazzup_check)
 
     db = commands.add_parser("db", help="database migrations")
     db_commands = db.add_subparsers(dest="db_command", required=True)

@@ -13,14 +13,20 @@ from crm_adapters.jobs.broker import DramatiqWaker, broker_check
 from crm_adapters.jobs.inline import InlineWaker
 from crm_adapters.sql.engine import create_database_engine
 from crm_adapters.sql.jobs import SqlJobStore
+from crm_adapters.sql.pushes import SqlPushSource
 from crm_adapters.sql.read_model import SqlReadModel
 from crm_adapters.sql.unit_of_work import unit_of_work_factory
-from crm_adapters.system import ScryptPasswordHasher, SystemClock
+from crm_adapters.system import FernetSecretBox, ScryptPasswordHasher, SystemClock
+from crm_adapters.wazzup import WazzupGateway, read_delivery
+from crm_core.jobs import Backoff
 from crm_core.services.activities import ActivityUseCases
 from crm_core.services.contacts import ContactUseCases
 from crm_core.services.funnels import FunnelUseCases
+from crm_core.services.inbound import PROCESS_DELIVERY, InboundUseCases
 from crm_core.services.jobs import JobRunner, core_handlers
+from crm_core.services.messaging_accounts import PUSH, AccountUseCases, PushToProvider
 from crm_core.services.pipeline import DealUseCases, LeadUseCases
+from crm_core.services.sending import SETTLE_SEND, SendingUseCases, SettleSend
 from crm_core.services.tenancy import AccessUseCases
 from crm_http.config import Settings
 
@@ -53,6 +59,30 @@ def _seconds(value: float) -> timedelta:
     return timedelta(seconds=value)
 
 
+def _handlers(
+    store: SqlJobStore,
+    clock: SystemClock,
+    inbound: InboundUseCases,
+    push: PushToProvider,
+    settle: SettleSend,
+) -> dict[str, Any]:
+    """Every kind of job the workers run: the core's own and the messaging ones."""
+    return {
+        **core_handlers(store, clock),
+        PROCESS_DELIVERY: inbound.process_job,
+        PUSH: push,
+        SETTLE_SEND: settle,
+    }
+
+
+def _check_of(accounts: AccountUseCases) -> Callable[..., object]:
+    return accounts.check
+
+
+def _process_stored(inbound: InboundUseCases) -> Callable[..., int]:
+    return inbound.process_stored
+
+
 class Container(containers.DeclarativeContainer):
     __self__ = providers.Self()
     settings = providers.Configuration()
@@ -68,15 +98,47 @@ class Container(containers.DeclarativeContainer):
     )
     # The use cases take a callable that opens a new unit of work per call.
     uow = providers.Singleton(unit_of_work_factory, engine, wake=waker)
-    read_model = providers.Singleton(SqlReadModel, engine=engine)
+    read_model = providers.Singleton(SqlReadModel, engine=engine, public_url=settings.public_url)
     database_check = providers.Singleton(_database_check, engine)
 
     clock = providers.Singleton(SystemClock)
     hasher = providers.Singleton(ScryptPasswordHasher)
 
     job_store = providers.Singleton(SqlJobStore, engine)
-    # The kinds of job the workers run; features add theirs to this mapping.
-    job_handlers = providers.Singleton(core_handlers, job_store, clock)
+
+    # Messaging: the provider's gateway (one HTTP client), the keys' box, and the use cases.
+    secrets = providers.Singleton(FernetSecretBox, settings.encryption_key)
+    gateway = providers.Singleton(WazzupGateway)
+    push_source = providers.Singleton(SqlPushSource, engine)
+    inbound = providers.Singleton(InboundUseCases, uow=uow, clock=clock, read=read_delivery)
+    messaging_accounts = providers.Singleton(
+        AccountUseCases,
+        uow=uow,
+        clock=clock,
+        gateway=gateway,
+        secrets=secrets,
+        pushes=push_source,
+        public_url=settings.public_url,
+        process_stored=providers.Factory(_process_stored, inbound),
+    )
+    sending = providers.Singleton(
+        SendingUseCases,
+        uow=uow,
+        clock=clock,
+        gateway=gateway,
+        secrets=secrets,
+        check=providers.Factory(_check_of, messaging_accounts),
+    )
+
+    # The kinds of job the workers run.
+    job_handlers = providers.Singleton(
+        _handlers,
+        job_store,
+        clock,
+        inbound,
+        providers.Singleton(PushToProvider, gateway, secrets, clock, providers.Object(Backoff())),
+        providers.Singleton(SettleSend, clock),
+    )
     job_runner = providers.Singleton(
         JobRunner,
         uow=uow,
@@ -110,5 +172,6 @@ def configure(container: Container, settings: Settings) -> None:
             "jobs": settings.jobs,
             "broker_url": settings.broker_url,
             "job_lease_seconds": settings.job_lease_seconds,
+            "encryption_key": settings.encryption_key(),
         }
     )

@@ -13,6 +13,7 @@ from crm_core.errors import (
     Conflict,
     DomainError,
     InvalidValue,
+    NotAuthenticated,
     NotFound,
     PermissionDenied,
     ProviderFailed,
@@ -29,6 +30,7 @@ PROBLEM_TYPE = "application/problem+json"
 DOMAIN_STATUS: tuple[tuple[type[DomainError], int, str], ...] = (
     (ValidationFailed, 400, "Validation failed"),
     (NotFound, 404, "Not found"),
+    (NotAuthenticated, 401, "Unauthorized"),
     (PermissionDenied, 403, "Forbidden"),
     (Conflict, 409, "Conflict"),
     (TooManyAttempts, 429, "Too many requests"),

@@ -12,15 +12,19 @@ from crm_core import (
     Actor,
     ChatType,
     Conflict,
+    Contact,
     InvalidValue,
     Message,
     MessageStatus,
     MessageType,
     MessagingAccount,
     PhoneNumber,
+    ProviderTimedOut,
     ValidationFailed,
 )
-from crm_core.messaging import normalize_chat_id, sender_phone
+from crm_core.errors import ProviderRateLimited, ProviderRefused, ProviderUnreachable
+from crm_core.messaging import DEFAULT_API_URL, normalize_chat_id, sender_phone
+from crm_core.ports import Channel, ProviderConnection
 from crm_core.services.senders import find_sender
 from crm_core.values import CompanyId, new_id
 from tests.unit.conftest import Crm
@@ -96,13 +100,169 @@ def test_given_a_failed_message_then_its_first_error_stays_whatever_comes_after(
 
 def test_given_a_failed_outgoing_message_when_retried_then_it_is_pending_again() -> None:
     message = a_message()
-    message.fail("TIMEOUT", "no answer", NOW)
+    message.fail("TIMEOUT", "no answer", NOW, outcome_unknown=True)
+    later = NOW + timedelta(minutes=5)
 
     message.ensure_retryable()
+    message.sending(later)
 
-    assert (message.status, message.error) == (MessageStatus.PENDING, None)
+    assert (message.status, message.error, message.outcome_unknown) == (
+        MessageStatus.PENDING,
+        None,
+        False,
+    )
+    assert message.send_attempted_at == later
     with pytest.raises(Conflict):
         message.ensure_retryable()
+    with pytest.raises(Conflict):
+        message.sending(later)
+
+
+# --- revision 2: an unknown outcome is not a refusal ----------------------------------------------
+
+
+def test_given_a_failure_whose_outcome_is_unknown_then_a_status_settles_it() -> None:
+    message = a_message()
+    message.fail("TIMEOUT", "no answer", NOW, outcome_unknown=True)
+
+    assert message.apply_status(MessageStatus.DELIVERED, None, NOW)
+
+    assert (message.status, message.error, message.outcome_unknown) == (
+        MessageStatus.DELIVERED,
+        None,
+        False,
+    )
+
+
+def test_given_a_failure_whose_outcome_is_unknown_then_a_later_refusal_replaces_its_error() -> None:
+    message = a_message()
+    message.fail("TIMEOUT", "no answer", NOW, outcome_unknown=True)
+
+    message.apply_status(MessageStatus.FAILED, {"code": "BAD_CONTACT", "description": "x"}, NOW)
+    message.apply_status(MessageStatus.READ, None, NOW)
+
+    assert (message.status, message.error, message.outcome_unknown) == (
+        MessageStatus.FAILED,
+        {"code": "BAD_CONTACT", "description": "x"},
+        False,
+    )
+
+
+REPORTED = [MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.FAILED]
+
+
+@given(st.lists(st.sampled_from(REPORTED), max_size=8))
+def test_property_after_an_unknown_outcome_statuses_go_forward_and_failed_is_final(
+    updates: list[MessageStatus],
+) -> None:
+    message = a_message()
+    message.fail("TIMEOUT", "no answer", NOW, outcome_unknown=True)
+    seen = []
+
+    for status in updates:
+        message.apply_status(status, None, NOW)
+        seen.append(message.status)
+
+    ranks = [FORWARD.index(s) for s in seen if s is not MessageStatus.FAILED]
+    assert ranks == sorted(ranks)
+    if MessageStatus.FAILED in seen:
+        first = seen.index(MessageStatus.FAILED)
+        assert seen[first:] == [MessageStatus.FAILED] * (len(seen) - first)
+        assert not message.outcome_unknown
+
+
+def test_given_a_send_never_answered_then_it_is_settled_failed_with_its_outcome_unknown() -> None:
+    pending, answered = a_message(), a_message()
+    answered.accepted("wz-1", NOW)
+
+    assert pending.settle_unanswered(NOW)
+    assert not answered.settle_unanswered(NOW)
+
+    assert (pending.status, pending.outcome_unknown) == (MessageStatus.FAILED, True)
+    assert pending.error is not None and pending.error["code"] == "NO_ANSWER"
+    assert not pending.settle_unanswered(NOW)
+    pending.ensure_retryable()
+
+
+def test_given_a_resend_the_provider_calls_a_repeat_then_the_message_is_sent() -> None:
+    message = a_message()
+    message.fail("TIMEOUT", "no answer", NOW, outcome_unknown=True)
+    message.sending(NOW)
+
+    message.already_sent(NOW)
+
+    assert (message.status, message.error, message.outcome_unknown) == (
+        MessageStatus.SENT,
+        None,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("arrange", "after", "awaits"),
+    [
+        (lambda m: None, timedelta(seconds=59), True),
+        (lambda m: None, timedelta(minutes=1), True),
+        (lambda m: None, timedelta(minutes=1, seconds=1), False),
+        (lambda m: m.fail("TIMEOUT", "x", NOW, outcome_unknown=True), timedelta(0), True),
+        (lambda m: m.fail("BAD_CONTACT", "x", NOW), timedelta(0), False),
+        (lambda m: m.accepted("wz-1", NOW), timedelta(0), False),
+    ],
+    ids=["pending", "pending-a-minute", "too-late", "outcome-unknown", "refused", "sent"],
+)
+def test_given_a_send_then_it_awaits_an_echo_only_while_its_outcome_is_open(
+    arrange: object, after: timedelta, awaits: bool
+) -> None:
+    message = a_message()
+    arrange(message)  # type: ignore[operator]
+
+    assert message.awaits_echo(NOW + after) is awaits
+
+
+def test_given_a_telegram_answer_with_a_chat_id_then_it_is_the_messages_chat() -> None:
+    account = an_account(ChatType.TELEGRAM)
+    message = Message.outgoing(account=account, chat_id="@durov", text="Привет", now=NOW)
+
+    message.accepted("wz-1", NOW, chat_id="500100200")
+
+    assert (message.chat_id, message.to_number, message.status) == (
+        "500100200",
+        "500100200",
+        MessageStatus.SENT,
+    )
+
+
+def test_given_a_telegram_contact_then_its_learnt_chat_id_is_one_of_its_handles() -> None:
+    contact = Contact(company_id=CompanyId(new_id()), first_name="Павел", telegram="durov")
+
+    assert contact.learn_telegram_chat("500100200", NOW)
+    assert not contact.learn_telegram_chat("500100200", NOW)
+    assert not contact.learn_telegram_chat("", NOW)
+
+    assert contact.handles_for("telegram") == {"durov", "500100200"}
+    assert contact.handles_for("instagram") == set()
+
+
+def test_given_a_provider_connection_then_its_repr_never_shows_the_key() -> None:
+    connection = ProviderConnection("https://api.wazzup24.com", "live-key-0123abcd")
+
+    assert "live-key-0123abcd" not in repr(connection)
+
+
+@pytest.mark.parametrize(
+    "code", ["REPEATED_CRM_MESSAGE_ID", "repeatedCrmMessageId", "repeated_crm_message_id"]
+)
+def test_given_a_provider_code_in_any_spelling_then_it_is_recognised(code: str) -> None:
+    assert ProviderRefused(code).is_code("REPEATED_CRM_MESSAGE_ID")
+    assert not ProviderRefused("BAD_CONTACT").is_code("REPEATED_CRM_MESSAGE_ID")
+
+
+def test_given_provider_failures_then_only_those_that_may_have_been_taken_are_unknown() -> None:
+    assert ProviderTimedOut("x").outcome_unknown
+    assert ProviderUnreachable("x", dropped=True).outcome_unknown
+    assert not ProviderUnreachable("x").outcome_unknown
+    assert not ProviderRefused("BAD_CONTACT").outcome_unknown
+    assert not ProviderRateLimited().outcome_unknown
 
 
 def test_given_an_incoming_message_then_it_can_be_read_once_and_edited_or_deleted() -> None:
@@ -287,3 +447,65 @@ def test_given_the_message_type_as_text_then_a_text_message_needs_no_media() -> 
     with pytest.raises(ValidationFailed) as refused:
         Message.outgoing(account=an_account(), chat_id="x", text="t", now=NOW, message_type="gif")  # type: ignore[arg-type]
     assert list(refused.value.errors) == ["message_type"]
+
+
+# --- accounts -------------------------------------------------------------------------------------
+
+
+def test_given_a_waba_channel_then_the_text_limit_is_1024() -> None:
+    account = an_account(channel_state="")
+
+    channel, error = account.assess([a_channel(transport="wapi")])
+    account.record_check(channel, error, NOW)
+
+    assert (account.transport, account.text_limit, account.is_connected) == ("wapi", 1_024, True)
+    Message.outgoing(account=account, chat_id="x", text="я" * 1_024, now=NOW)
+    with pytest.raises(ValidationFailed):
+        Message.outgoing(account=account, chat_id="x", text="я" * 1_025, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("channels", "words"),
+    [
+        ([], "not found"),
+        ([("channel-1", "whatsapp", "qr")], "qr"),
+        ([("channel-1", "telegram", "active")], "telegram"),
+        ([("channel-2", "whatsapp", "active")], "not found"),
+    ],
+)
+def test_given_the_keys_channels_then_the_assessment_names_what_is_wrong(
+    channels: list[tuple[str, str, str]], words: str
+) -> None:
+    account = an_account(channel_state="")
+
+    _, error = account.assess([a_channel(c, t, s) for c, t, s in channels])
+
+    assert error is not None and words in error
+
+
+def test_given_channel_updates_then_only_the_accounts_own_channel_counts() -> None:
+    account = an_account()
+
+    assert not account.follow_channel("channel-2", "qr", NOW)
+    assert account.follow_channel("channel-1", "qr", NOW)
+    assert (account.channel_state, account.is_connected) == ("qr", False)
+    assert account.serves("channel-1") and not account.serves("channel-2")
+    assert not account.serves("")
+
+
+@pytest.mark.parametrize("api_url", ["", "  ", None])
+def test_given_a_blank_api_url_then_the_default_address_is_kept(api_url: str | None) -> None:
+    account = an_account(api_url="https://other.example")
+
+    account.change(NOW, api_url=api_url)
+
+    assert account.api_url == DEFAULT_API_URL == "https://api.wazzup24.com"
+
+
+def a_channel(
+    channel_id: str = "channel-1",
+    chat_type: str = "whatsapp",
+    state: str = "active",
+    transport: str | None = None,
+) -> Channel:
+    return Channel(channel_id, transport or chat_type, chat_type, "79865784457", state)

@@ -14,6 +14,7 @@ from crm_core.contact import Contact
 from crm_core.deal import Deal
 from crm_core.funnel import Funnel, Stage
 from crm_core.history import StageTransition, Subject
+from crm_core.inbox import Delivery
 from crm_core.lead import Lead
 from crm_core.messaging import Message, MessagingAccount
 from crm_core.tenancy import ApiToken, Branch, Company, User
@@ -95,6 +96,7 @@ def _map() -> None:
     m(Activity, tables.activities)
     m(MessagingAccount, tables.messaging_accounts)
     m(Message, tables.messages)
+    m(Delivery, tables.webhook_deliveries)
 
     event.listen(StageTransition, "load", _restore_subject_id)
     event.listen(Session, "before_flush", _sync_derived_columns)

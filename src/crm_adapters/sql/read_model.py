@@ -239,6 +239,19 @@ def _stage_fields(stages: Table) -> dict[str, Field]:
     }
 
 
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def webhook_url_field(public_url: str) -> Computed:
+    """The address the provider must call for an account: its id and secret under the
+    server's public address."""
+    base = public_url.rstrip("/")
+    return Computed(
+        (t.messaging_accounts.c.id, t.messaging_accounts.c.webhook_secret),
+        lambda account_id, secret: f"{base}/api/crm/wazzupp/webhook/{account_id}/?token={secret}",
+    )
+
+
 LIST_SPECS: dict[Resource, ListSpec] = {
     Resource.FUNNELS: ListSpec(
         resource=Resource.FUNNELS,
@@ -307,6 +320,7 @@ LIST_SPECS: dict[Resource, ListSpec] = {
                     "whatsapp",
                     "instagram",
                     "telegram",
+                    "telegram_chat_id",
                     "company_name",
                     "position",
                     "address",
@@ -513,8 +527,10 @@ LIST_SPECS: dict[Resource, ListSpec] = {
             _company, _company.c.id == t.messaging_accounts.c.company_id
         ),
         company=t.messaging_accounts.c.company_id,
-        # Never the API key nor the webhook secret: rows are dumped as they are.
+        # Never the API key; the webhook secret only inside webhook_url (SqlReadModel puts the
+        # server's public address in front of it).
         fields={
+            "webhook_url": webhook_url_field(DEFAULT_PUBLIC_URL),
             "id": t.messaging_accounts.c.id,
             "company": t.messaging_accounts.c.company_id,
             "company_name": _company.c.name,
@@ -700,12 +716,19 @@ def _as_uuid(value: object) -> uuid.UUID | None:
 class SqlReadModel:
     """crm_core.ports.ReadModel on SQL: each call is one short read-only transaction."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, public_url: str = DEFAULT_PUBLIC_URL) -> None:
         self.engine = engine
         self._regions: dict[CompanyId, str] = {}
+        accounts = LIST_SPECS[Resource.ACCOUNTS]
+        self.specs = {
+            **LIST_SPECS,
+            Resource.ACCOUNTS: attrs.evolve(
+                accounts, fields={**accounts.fields, "webhook_url": webhook_url_field(public_url)}
+            ),
+        }
 
     def list(self, resource: Resource, company_id: CompanyId, query: ListQuery) -> Page:
-        spec = LIST_SPECS[resource]
+        spec = self.specs[resource]
         count_from: FromClause = spec.table
         if spec.company.table is not spec.table or query.search:
             count_from = spec.source
@@ -738,7 +761,7 @@ class SqlReadModel:
         return region
 
     def detail(self, resource: Resource, company_id: CompanyId, object_id: object) -> Row:
-        spec = LIST_SPECS[resource]
+        spec = self.specs[resource]
         key = _as_uuid(object_id)
         if key is None:
             raise NotFound(spec.kind)
@@ -822,7 +845,7 @@ class SqlReadModel:
                 ids = [entry.id for entry in entries if entry.kind == kind]
                 if not ids:
                     continue
-                spec = LIST_SPECS[resource]
+                spec = self.specs[resource]
                 statement = (
                     select(*_select_fields(spec.fields))
                     .select_from(spec.source)

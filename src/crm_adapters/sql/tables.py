@@ -182,6 +182,7 @@ contacts = Table(
     _text("email", 254),
     _text("instagram", 64),
     _text("telegram", 64),
+    _text("telegram_chat_id", 64),
     _text("company_name", 255),
     _text("position", 255),
     _text("address"),
@@ -384,6 +385,8 @@ messaging_accounts = Table(
     _text("api_url", 500),
     _text("instance_id", 255),
     Column("chat_type", StrEnumType(ChatType), nullable=False),
+    _text("transport", 32),
+    _text("api_key_fingerprint", 64),
     _flag("is_active", True),
     _flag("is_connected", False),
     _text("channel_state", 64),
@@ -396,6 +399,7 @@ messaging_accounts = Table(
     _updated(),
     Index(None, "company_id", "created_at", "id"),
     Index(None, "company_id", "chat_type"),
+    Index(None, "company_id", "api_key_fingerprint"),
 )
 
 messages = Table(
@@ -430,6 +434,8 @@ messages = Table(
     _flag("is_edited", False),
     _flag("is_deleted", False),
     Column("metadata", MutableDict.as_mutable(JSON()), nullable=False),
+    Column("send_attempted_at", UtcDateTime, nullable=True),
+    _flag("outcome_unknown", False),
     _created(),
     _updated(),
     UniqueConstraint("account_id", "provider_message_id"),
@@ -439,7 +445,7 @@ messages = Table(
     Index(None, "company_id", "lead_id"),
     Index(None, "company_id", "chat_id"),
     Index(None, "company_id", "status"),
-    # Whom a chat belongs to: the latest message of the account's chat (contact_in_chat).
+    # A chat's messages, newest first (the timeline and the chat panel).
     Index(None, "account_id", "chat_id", "timestamp"),
 )
 
@@ -459,6 +465,42 @@ webhook_deliveries = Table(
     Column("processed_at", UtcDateTime, nullable=True),
     Column("error", Text, nullable=True),
     Index(None, "account_id", "processed_at", "received_at"),
+)
+
+# Whom each chat of an account belongs to. A delivery holds its chats' rows while it is
+# applied, so concurrent first messages from one new number make one contact.
+chats = Table(
+    "chats",
+    metadata,
+    Column(
+        "account_id",
+        Uuid,
+        _ref("messaging_accounts.id", "CASCADE"),
+        primary_key=True,
+    ),
+    Column("chat_id", String(255), primary_key=True),
+    _company(),
+    Column("contact_id", Uuid, _ref("contacts.id", "SET NULL"), nullable=True),
+    Index(None, "company_id", "contact_id"),
+)
+
+# Statuses of messages not stored yet, kept until their message appears.
+early_statuses = Table(
+    "early_statuses",
+    metadata,
+    _id(),
+    Column(
+        "account_id",
+        Uuid,
+        _ref("messaging_accounts.id", "CASCADE"),
+        nullable=False,
+    ),
+    Column("delivery_id", Uuid, _ref("webhook_deliveries.id", "CASCADE"), nullable=True),
+    Column("provider_message_id", String(255), nullable=False),
+    Column("status", StrEnumType(MessageStatus), nullable=False),
+    Column("error", JSON(none_as_null=True), nullable=True),
+    Column("reported_at", UtcDateTime, nullable=True),
+    Index(None, "account_id", "provider_message_id"),
 )
 
 idempotency_keys = Table(

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
-from sqlalchemy import Engine, delete, exists, func, insert, or_, select, union_all
+from sqlalchemy import (
+    Engine,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -22,15 +34,25 @@ from crm_core.contact import Contact
 from crm_core.deal import Deal
 from crm_core.errors import Conflict, DomainError, NotFound
 from crm_core.funnel import Funnel
+from crm_core.inbox import Delivery, DeliveryError, StatusItem
 from crm_core.lead import Lead, LeadStatus
-from crm_core.messaging import IDEMPOTENCY_WINDOW, ChatType, Message, MessagingAccount
+from crm_core.messaging import (
+    IDEMPOTENCY_WINDOW,
+    ChatType,
+    Message,
+    MessageStatus,
+    MessagingAccount,
+)
 from crm_core.ports import (
     AccountRepository,
     ActivityRepository,
     BranchRepository,
+    ChatRegistry,
     CompanyRepository,
     ContactRepository,
     DealRepository,
+    DeliveryInbox,
+    EarlyStatuses,
     FailedLoginRepository,
     FunnelRepository,
     IdempotencyKeyRepository,
@@ -47,6 +69,7 @@ from crm_core.values import (
     AccountId,
     CompanyId,
     ContactId,
+    DeliveryId,
     FunnelId,
     MessageId,
     PhoneNumber,
@@ -155,33 +178,55 @@ class SqlFunnels(_Repository[Funnel]):
 
 
 class SqlContacts(_Repository[Contact]):
-    def with_phone(self, company_id: CompanyId, phone: PhoneNumber) -> list[Contact]:
+    def get_many(self, company_id: CompanyId, contact_ids: Collection[ContactId]) -> list[Contact]:
+        if not contact_ids:
+            return []
         c = tables.contacts
+        return list(
+            self.session.scalars(
+                select(Contact).where(c.c.company_id == company_id, c.c.id.in_(list(contact_ids)))
+            )
+        )
+
+    def with_phones(self, company_id: CompanyId, phones: Collection[PhoneNumber]) -> list[Contact]:
+        c = tables.contacts
+        wanted = list(phones)
         return list(
             self.session.scalars(
                 select(Contact)
                 .where(
                     c.c.company_id == company_id,
-                    or_(c.c.phone == phone, c.c.whatsapp == phone, c.c.phone_secondary == phone),
+                    or_(
+                        c.c.phone.in_(wanted),
+                        c.c.whatsapp.in_(wanted),
+                        c.c.phone_secondary.in_(wanted),
+                    ),
                 )
                 .order_by(c.c.created_at, c.c.id)
             )
         )
 
-    def with_handle(self, company_id: CompanyId, chat_type: ChatType, handle: str) -> list[Contact]:
-        # SQL narrows to contacts that carry the handle anywhere; which field counts for a chat
-        # type is the domain's rule (Contact.handle_for), applied to the candidates.
+    def with_handles(
+        self, company_id: CompanyId, chat_type: ChatType, handles: Collection[str]
+    ) -> list[Contact]:
+        # SQL narrows to contacts that carry a handle anywhere; which field counts for a chat
+        # type is the domain's rule (Contact.handles_for), applied to the candidates.
         c = tables.contacts
-        candidates = [c.c.instagram == handle, c.c.telegram == handle]
-        if handle.isdigit():
-            number = "+" + handle
-            candidates += [c.c.phone == number, c.c.whatsapp == number]
+        wanted = set(handles)
+        numbers = ["+" + handle for handle in wanted if handle.isdigit()]
+        candidates = [
+            c.c.instagram.in_(wanted),
+            c.c.telegram.in_(wanted),
+            c.c.telegram_chat_id.in_(wanted),
+        ]
+        if numbers:
+            candidates += [c.c.phone.in_(numbers), c.c.whatsapp.in_(numbers)]
         found = self.session.scalars(
             select(Contact)
             .where(c.c.company_id == company_id, or_(*candidates))
             .order_by(c.c.created_at, c.c.id)
         )
-        return [contact for contact in found if contact.handle_for(chat_type) == handle]
+        return [contact for contact in found if contact.handles_for(chat_type) & wanted]
 
 
 class SqlLeads(_Repository[Lead]):
@@ -197,10 +242,49 @@ class SqlLeads(_Repository[Lead]):
             .order_by(lead.c.created_at, lead.c.id)
         )
 
+    def open_for_contacts(
+        self, company_id: CompanyId, contact_ids: Collection[ContactId]
+    ) -> dict[ContactId, Lead]:
+        lead = tables.leads
+        if not contact_ids:
+            return {}
+        found: dict[ContactId, Lead] = {}
+        for row in self.session.scalars(
+            select(Lead)
+            .where(
+                lead.c.company_id == company_id,
+                lead.c.contact_id.in_(list(contact_ids)),
+                lead.c.status == LeadStatus.OPEN,
+            )
+            .order_by(lead.c.created_at.desc(), lead.c.id.desc())
+        ):
+            found[row.contact_id] = row  # the oldest comes last and wins
+        return found
+
 
 class SqlAccounts(_Repository[MessagingAccount]):
     def find(self, account_id: AccountId) -> MessagingAccount | None:
         return self.session.get(MessagingAccount, account_id)
+
+    def all_active(self) -> list[MessagingAccount]:
+        a = tables.messaging_accounts
+        return list(
+            self.session.scalars(
+                select(MessagingAccount).where(a.c.is_active).order_by(a.c.created_at, a.c.id)
+            )
+        )
+
+    def sharing_key(self, company_id: CompanyId, fingerprint: str) -> list[MessagingAccount]:
+        a = tables.messaging_accounts
+        if not fingerprint:
+            return []
+        return list(
+            self.session.scalars(
+                select(MessagingAccount)
+                .where(a.c.company_id == company_id, a.c.api_key_fingerprint == fingerprint)
+                .order_by(a.c.created_at, a.c.id)
+            )
+        )
 
 
 class SqlMessages(_Repository[Message]):
@@ -216,22 +300,48 @@ class SqlMessages(_Repository[Message]):
             )
         )
 
-    def contact_in_chat(
-        self, company_id: CompanyId, account_id: AccountId, chat_id: str
-    ) -> ContactId | None:
+    def by_provider_ids(
+        self,
+        company_id: CompanyId,
+        account_ids: Collection[AccountId],
+        provider_message_ids: Collection[str],
+    ) -> list[Message]:
         m = tables.messages
-        found: ContactId | None = self.session.scalar(
-            select(m.c.contact_id)
-            .where(
-                m.c.company_id == company_id,
-                m.c.account_id == account_id,
-                m.c.chat_id == chat_id,
-                m.c.contact_id.is_not(None),
+        if not account_ids or not provider_message_ids:
+            return []
+        return list(
+            self.session.scalars(
+                select(Message).where(
+                    m.c.company_id == company_id,
+                    m.c.account_id.in_(list(account_ids)),
+                    m.c.provider_message_id.in_(list(provider_message_ids)),
+                )
             )
-            .order_by(m.c.timestamp.desc(), m.c.created_at.desc(), m.c.id.desc())
-            .limit(1)
         )
-        return found
+
+    def awaiting_echo(
+        self, company_id: CompanyId, account_id: AccountId, since: datetime
+    ) -> list[Message]:
+        m = tables.messages
+        return list(
+            self.session.scalars(
+                select(Message).where(
+                    m.c.company_id == company_id,
+                    m.c.account_id == account_id,
+                    ~m.c.is_incoming,
+                    m.c.provider_message_id.is_(None),
+                    m.c.send_attempted_at >= since,
+                    or_(m.c.status == MessageStatus.PENDING, m.c.outcome_unknown),
+                )
+            )
+        )
+
+    def received_since(self, account_id: AccountId, since: datetime | None) -> int:
+        m = tables.messages
+        query = select(func.count()).where(m.c.account_id == account_id, m.c.is_incoming)
+        if since is not None:
+            query = query.where(m.c.created_at > since)
+        return int(self.session.scalar(query) or 0)
 
     def unread_from(self, company_id: CompanyId, contact_id: ContactId) -> list[Message]:
         m = tables.messages
@@ -254,6 +364,132 @@ class SqlMessages(_Repository[Message]):
         self.session.delete(message)
         with translated_errors(self.session):
             self.session.flush()
+
+
+class SqlChats:
+    """The chats table: claimed with INSERT ... ON CONFLICT DO NOTHING, then held with
+    SELECT ... FOR UPDATE in a fixed order (PostgreSQL; SQLite has one writer at a time)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def claim(
+        self, company_id: CompanyId, account_id: AccountId, chat_ids: Collection[str]
+    ) -> dict[str, ContactId | None]:
+        wanted = sorted(set(chat_ids))
+        if not wanted:
+            return {}
+        c = tables.chats
+        dialect = self.session.get_bind().dialect.name
+        insert_chats = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(c)
+        self.session.execute(
+            insert_chats.on_conflict_do_nothing(index_elements=["account_id", "chat_id"]),
+            [
+                {"account_id": account_id, "chat_id": chat_id, "company_id": company_id}
+                for chat_id in wanted
+            ],
+        )
+        query = (
+            select(c.c.chat_id, c.c.contact_id)
+            .where(c.c.account_id == account_id, c.c.chat_id.in_(wanted))
+            .order_by(c.c.chat_id)
+        )
+        if dialect == "postgresql":
+            query = query.with_for_update()
+        return {row.chat_id: row.contact_id for row in self.session.execute(query)}
+
+    def assign(self, account_id: AccountId, contacts: Mapping[str, ContactId]) -> None:
+        if not contacts:
+            return
+        # The contacts may be new in this unit of work: they must exist first.
+        self.session.flush()
+        c = tables.chats
+        self.session.execute(
+            update(c)
+            .where(c.c.account_id == bindparam("a"), c.c.chat_id == bindparam("c"))
+            .values(contact_id=bindparam("contact")),
+            [
+                {"a": account_id, "c": chat_id, "contact": contact_id}
+                for chat_id, contact_id in sorted(contacts.items())
+            ],
+        )
+
+
+class SqlDeliveries:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, delivery_id: DeliveryId) -> Delivery:
+        delivery = self.session.get(Delivery, delivery_id)
+        if delivery is None:
+            raise NotFound("Delivery")
+        return delivery
+
+    def unprocessed(self, account_ids: Collection[AccountId] | None, limit: int) -> list[Delivery]:
+        d = tables.webhook_deliveries
+        query = select(Delivery).where(d.c.processed_at.is_(None))
+        if account_ids is not None:
+            query = query.where(d.c.account_id.in_(list(account_ids)))
+        return list(self.session.scalars(query.order_by(d.c.received_at, d.c.id).limit(limit)))
+
+    def save(self, delivery: Delivery) -> None:
+        self.session.add(delivery)
+
+
+class SqlEarlyStatuses:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def keep(
+        self,
+        delivery_id: DeliveryId,
+        account_ids: Collection[AccountId],
+        items: Sequence[StatusItem],
+    ) -> None:
+        # A status names no account: it is kept under the first of the key's accounts and
+        # taken by any of them.
+        account_id = sorted(account_ids, key=str)[0]
+        self.session.execute(
+            insert(tables.early_statuses),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "account_id": account_id,
+                    "delivery_id": delivery_id,
+                    "provider_message_id": item.provider_message_id,
+                    "status": item.status,
+                    "error": item.error.as_dict() if item.error else None,
+                    "reported_at": item.timestamp,
+                }
+                for item in items
+            ],
+        )
+
+    def take(
+        self, account_ids: Collection[AccountId], provider_message_ids: Collection[str]
+    ) -> list[StatusItem]:
+        e = tables.early_statuses
+        if not account_ids or not provider_message_ids:
+            return []
+        where = (
+            e.c.account_id.in_(list(account_ids)),
+            e.c.provider_message_id.in_(list(provider_message_ids)),
+        )
+        rows = self.session.execute(select(e).where(*where).order_by(e.c.reported_at)).all()
+        if not rows:
+            return []
+        self.session.execute(delete(e).where(*where))
+        return [
+            StatusItem(
+                provider_message_id=row.provider_message_id,
+                status=row.status,
+                error=DeliveryError(row.error.get("code", ""), row.error.get("description", ""))
+                if row.error
+                else None,
+                timestamp=row.reported_at,
+            )
+            for row in rows
+        ]
 
 
 class SqlIdempotencyKeys:
@@ -458,6 +694,9 @@ class SqlUnitOfWork:
     activities: ActivityRepository
     accounts: AccountRepository
     messages: MessageRepository
+    chats: ChatRegistry
+    deliveries: DeliveryInbox
+    early_statuses: EarlyStatuses
     idempotency_keys: IdempotencyKeyRepository
     failed_logins: FailedLoginRepository
     jobs: JobQueue
@@ -483,6 +722,9 @@ class SqlUnitOfWork:
         self.activities = _Repository(session, Activity, tables.activities, "Activity")
         self.accounts = SqlAccounts(session, MessagingAccount, tables.messaging_accounts, "Account")
         self.messages = SqlMessages(session, Message, tables.messages, "Message")
+        self.chats = SqlChats(session)
+        self.deliveries = SqlDeliveries(session)
+        self.early_statuses = SqlEarlyStatuses(session)
         self.idempotency_keys = SqlIdempotencyKeys(session)
         self.failed_logins = SqlFailedLogins(session)
         self.jobs = self._jobs = SqlJobs(session)

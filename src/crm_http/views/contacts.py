@@ -38,6 +38,9 @@ class ContactRow(RowSchema):
     whatsapp = fields.String(allow_none=True)
     instagram = fields.String()
     telegram = fields.String()
+    telegram_chat_id = fields.String(
+        metadata={"description": "the chat id Wazzup gave for this telegram (read-only)"}
+    )
     company_name = fields.String()
     position = fields.String()
     address = fields.String()

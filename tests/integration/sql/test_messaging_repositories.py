@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Callable
@@ -9,26 +10,40 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from crm_adapters.sql import tables
+from crm_adapters.sql.pushes import SqlPushSource
 from crm_adapters.sql.unit_of_work import SqlUnitOfWork
-from crm_core import Conflict
-from crm_core.errors import MessageNotSent, ProviderRefused
-from crm_core.inbox import IncomingItem, StatusItem
+from crm_adapters.wazzup import read_delivery
+from crm_core import Conflict, NotFound
+from crm_core.errors import MessageNotSent, MessageSendTimedOut, ProviderRefused, ProviderTimedOut
+from crm_core.inbox import Delivery, DeliveryError, StatusItem
 from crm_core.messaging import ChatType, Message, MessageStatus, MessagingAccount
 from crm_core.ports import Channel, OutgoingMessage, ProviderConnection
-from crm_core.services.messaging import MessagingUseCases
-from crm_core.values import AccountId, CompanyId, ContactId, MessageId
-from tests.fakes import FakeGateway, FakeSecretBox
+from crm_core.services.inbound import InboundUseCases
+from crm_core.services.messaging_accounts import AccountUseCases, CreateAccount, key_fingerprint
+from crm_core.services.sending import SendingUseCases
+from crm_core.values import AccountId, CompanyId, ContactId, DeliveryId, MessageId, PhoneNumber
+from tests.fakes import AnswerLost, FakeGateway, FakeSecretBox
 from tests.integration.sql.conftest import World
 
 UowFactory = Callable[[], SqlUnitOfWork]
 CHAT = "79991234567"
 
 
-def an_account(uow: UowFactory, company_id: CompanyId) -> MessagingAccount:
-    account = MessagingAccount(company_id, "WA", "enc", "…1", "secret")
+def an_account(
+    uow: UowFactory, company_id: CompanyId, fingerprint: str = "", instance_id: str = ""
+) -> MessagingAccount:
+    account = MessagingAccount(
+        company_id,
+        "WA",
+        "enc",
+        "…1",
+        "secret",
+        instance_id=instance_id,
+        api_key_fingerprint=fingerprint,
+    )
     with uow() as unit:
         unit.accounts.save(account)
         unit.commit()
@@ -57,10 +72,13 @@ def a_message(
     )
 
 
-def store(uow: UowFactory, *messages: Message) -> None:
+def store(uow: UowFactory, *entities: Any) -> None:
     with uow() as unit:
-        for message in messages:
-            unit.messages.save(message)
+        for entity in entities:
+            if isinstance(entity, Message):
+                unit.messages.save(entity)
+            else:
+                unit.contacts.save(entity)
         unit.commit()
 
 
@@ -74,7 +92,11 @@ def count(uow: UowFactory, table: Any, company_id: CompanyId) -> int:
         )
 
 
-# --- the repositories ---------------------------------------------------------------------
+def ids(found: Any) -> list[Any]:
+    return [entity.id for entity in found]
+
+
+# --- accounts -------------------------------------------------------------------------------
 
 
 def test_an_account_is_found_by_its_id_alone(uow: UowFactory, world: World) -> None:
@@ -88,29 +110,202 @@ def test_an_account_is_found_by_its_id_alone(uow: UowFactory, world: World) -> N
     assert missing is None
 
 
-def test_the_contact_of_a_chat_is_that_of_its_latest_message_that_has_one(
+def test_the_accounts_sharing_a_key_are_the_companys_with_its_fingerprint(
     uow: UowFactory, make_world: Callable[..., World]
 ) -> None:
     world, stranger = make_world(), make_world()
-    account, other_account = an_account(uow, world.company_id), an_account(uow, world.company_id)
-    first, second, elsewhere = world.contact("Первый"), world.contact("Второй"), world.contact()
+    first = an_account(uow, world.company_id, "print-a")
+    second = an_account(uow, world.company_id, "print-a")
+    an_account(uow, world.company_id, "print-b")
+    an_account(uow, stranger.company_id, "print-a")
+    an_account(uow, world.company_id, "")
+
+    with uow() as unit:
+        sharing = unit.accounts.sharing_key(world.company_id, "print-a")
+        assert unit.accounts.sharing_key(world.company_id, "") == []
+        assert unit.accounts.sharing_key(world.company_id, "print-c") == []
+
+    assert sorted(ids(sharing), key=str) == sorted([first.id, second.id], key=str)
+
+
+# --- contacts and leads, many at once ----------------------------------------------------------
+
+
+def test_contacts_with_phones_match_any_of_their_numbers_exactly_oldest_first(
+    uow: UowFactory, make_world: Callable[..., World]
+) -> None:
+    world, stranger = make_world(), make_world()
+    ivan = world.contact("Иван", phone="+7 999 123-45-67")
+    world.clock.advance(minutes=1)
+    maria = world.contact("Мария", phone="+7 999 000-00-01", whatsapp="+7 999 000-00-02")
+    world.clock.advance(minutes=1)
+    petr = world.contact("Пётр", phone="+7 999 000-00-03", phone_secondary="+7 999 123-45-67")
+    world.contact("Далёкий", phone="+380 99 123 45 67")
+    stranger.contact("Чужой", phone="+7 999 123-45-67")
+
+    with uow() as unit:
+        found = unit.contacts.with_phones(
+            world.company_id, [PhoneNumber("+79991234567"), PhoneNumber("+79990000002")]
+        )
+        assert unit.contacts.with_phones(world.company_id, []) == []
+
+    assert ids(found) == [ivan, maria, petr]
+
+
+def test_contacts_with_handles_match_the_chat_types_addresses_and_the_learnt_chat_id(
+    uow: UowFactory, make_world: Callable[..., World]
+) -> None:
+    world, stranger = make_world(), make_world()
+    by_username = world.contact("Павел", telegram="@durov")
+    world.clock.advance(minutes=1)
+    by_phone = world.contact("Телефон", phone="+7 999 123-45-67")
+    world.clock.advance(minutes=1)
+    learnt = world.contact("Учёный", telegram="someone")
+    with uow() as unit:
+        contact = unit.contacts.get(world.company_id, learnt)
+        contact.learn_telegram_chat("500100200", world.clock.now())
+        unit.contacts.save(contact)
+        unit.commit()
+    insta = world.contact("Инста", instagram="@shop.client")
+    stranger.contact("Чужой", telegram="durov")
+
+    with uow() as unit:
+        company = world.company_id
+
+        def handles(chat_type: ChatType, *wanted: str) -> list[Any]:
+            return ids(unit.contacts.with_handles(company, chat_type, wanted))
+
+        assert handles(ChatType.TELEGRAM, "durov", "79991234567", "500100200") == [
+            by_username,
+            by_phone,
+            learnt,
+        ]
+        assert handles(ChatType.TELEGRAM, "500100200") == [learnt]
+        assert handles(ChatType.INSTAGRAM, "shop.client", "durov") == [insta]
+        assert handles(ChatType.WHATSAPP, "79991234567") == [by_phone]
+        assert handles(ChatType.INSTAGRAM, "500100200") == []
+        reloaded = unit.contacts.get(company, learnt)
+    assert (reloaded.telegram, reloaded.telegram_chat_id) == ("someone", "500100200")
+
+
+def test_contacts_by_ids_are_the_companys_that_exist(
+    uow: UowFactory, make_world: Callable[..., World]
+) -> None:
+    world, stranger = make_world(), make_world()
+    ivan, maria = world.contact("Иван"), world.contact("Мария")
+    theirs = stranger.contact("Чужой")
+
+    with uow() as unit:
+        found = unit.contacts.get_many(world.company_id, [ivan, maria, theirs, uuid.uuid4()])
+        assert unit.contacts.get_many(world.company_id, []) == []
+
+    assert sorted(ids(found), key=str) == sorted([ivan, maria], key=str)
+
+
+def test_the_open_leads_of_contacts_are_the_oldest_open_one_of_each(
+    uow: UowFactory, make_world: Callable[..., World]
+) -> None:
+    world, stranger = make_world(), make_world()
+    funnel = world.funnels.create_funnel(world.admin, "Продажи")
+    ivan, maria, petr = world.contact("Иван"), world.contact("Мария"), world.contact("Пётр")
+    oldest = world.lead(ivan, funnel, "Первая")
+    world.clock.advance(minutes=1)
+    world.lead(ivan, funnel, "Вторая")
+    maria_lead = world.lead(maria, funnel)
+
+    with uow() as unit:
+        found = unit.leads.open_for_contacts(world.company_id, [ivan, maria, petr])
+        assert unit.leads.open_for_contacts(stranger.company_id, [ivan, maria]) == {}
+        assert unit.leads.open_for_contacts(world.company_id, []) == {}
+
+    assert {contact: lead.id for contact, lead in found.items()} == {
+        ivan: oldest,
+        maria: maria_lead,
+    }
+
+
+# --- messages -----------------------------------------------------------------------------------
+
+
+def test_messages_by_provider_ids_are_those_of_the_accounts_named(
+    uow: UowFactory, make_world: Callable[..., World]
+) -> None:
+    world, stranger = make_world(), make_world()
+    account, other = an_account(uow, world.company_id), an_account(uow, world.company_id)
     t = world.clock.now()
+    first = a_message(account, t, provider_message_id="p-1")
+    second = a_message(other, t, provider_message_id="p-2")
     store(
-        uow,
-        a_message(account, t, contact_id=first),
-        a_message(account, t + timedelta(minutes=2), contact_id=second, is_incoming=False),
-        a_message(account, t + timedelta(minutes=1), contact_id=first),
-        a_message(account, t + timedelta(minutes=3)),  # no contact: does not count
-        a_message(account, t + timedelta(minutes=4), chat_id="other", contact_id=elsewhere),
-        a_message(other_account, t + timedelta(minutes=5), contact_id=elsewhere),
+        uow, first, second, a_message(account, t, provider_message_id="p-3"), a_message(account, t)
     )
 
     with uow() as unit:
         company = world.company_id
-        assert unit.messages.contact_in_chat(company, account.id, CHAT) == second
-        assert unit.messages.contact_in_chat(company, other_account.id, CHAT) == elsewhere
-        assert unit.messages.contact_in_chat(company, account.id, "nobody") is None
-        assert unit.messages.contact_in_chat(stranger.company_id, account.id, CHAT) is None
+        found = unit.messages.by_provider_ids(company, [account.id, other.id], ["p-1", "p-2"])
+        assert ids(unit.messages.by_provider_ids(company, [account.id], ["p-2"])) == []
+        assert unit.messages.by_provider_ids(stranger.company_id, [account.id], ["p-1"]) == []
+        assert unit.messages.by_provider_ids(company, [], ["p-1"]) == []
+        assert unit.messages.by_provider_ids(company, [account.id], []) == []
+        single = unit.messages.by_provider_id(company, account.id, "p-1")
+
+    assert sorted(ids(found), key=str) == sorted([first.id, second.id], key=str)
+    assert single is not None and single.id == first.id
+
+
+def test_messages_awaiting_an_echo_are_own_sends_still_open_since_the_time_given(
+    uow: UowFactory, world: World
+) -> None:
+    account, other = an_account(uow, world.company_id), an_account(uow, world.company_id)
+    t = world.clock.now()
+    minute_ago = t - timedelta(minutes=1)
+
+    def send(**fields: Any) -> Message:
+        values: dict[str, Any] = {"is_incoming": False, "send_attempted_at": t, **fields}
+        return a_message(account, t, **values)
+
+    pending = send()
+    unknown = send(status=MessageStatus.FAILED, outcome_unknown=True)
+    at_the_edge = send(send_attempted_at=minute_ago)
+    store(
+        uow,
+        pending,
+        unknown,
+        at_the_edge,
+        send(status=MessageStatus.FAILED),  # refused: final
+        send(status=MessageStatus.SENT),
+        send(provider_message_id="p-1"),  # the answer is stored
+        send(send_attempted_at=minute_ago - timedelta(seconds=1)),  # too old
+        send(send_attempted_at=None),
+        a_message(account, t, send_attempted_at=t),  # incoming
+        a_message(other, t, is_incoming=False, send_attempted_at=t),  # another account
+    )
+
+    with uow() as unit:
+        found = unit.messages.awaiting_echo(world.company_id, account.id, minute_ago)
+        reloaded = unit.messages.get(world.company_id, unknown.id)
+
+    assert sorted(ids(found), key=str) == sorted([pending.id, unknown.id, at_the_edge.id], key=str)
+    assert (reloaded.outcome_unknown, reloaded.send_attempted_at) == (True, t)
+
+
+def test_messages_received_since_count_the_accounts_incoming_rows_after_the_time(
+    uow: UowFactory, world: World
+) -> None:
+    account, other = an_account(uow, world.company_id), an_account(uow, world.company_id)
+    t = world.clock.now()
+    store(
+        uow,
+        a_message(account, t - timedelta(minutes=1)),
+        a_message(account, t),
+        a_message(account, t + timedelta(minutes=1)),
+        a_message(account, t + timedelta(minutes=1), is_incoming=False),
+        a_message(other, t + timedelta(minutes=1)),
+    )
+
+    with uow() as unit:
+        assert unit.messages.received_since(account.id, None) == 3
+        assert unit.messages.received_since(account.id, t) == 1
+        assert unit.messages.received_since(account.id, t + timedelta(minutes=1)) == 0
 
 
 def test_unread_from_a_contact_are_its_incoming_messages_not_read(
@@ -158,6 +353,156 @@ def test_a_deleted_duplicate_gives_way_to_a_row_taking_its_provider_id(
         found = unit.messages.by_provider_id(world.company_id, account.id, "p-1")
     assert found is not None and found.id == ours.id
     assert count(uow, tables.messages, world.company_id) == 1
+
+
+def test_a_second_row_of_one_provider_id_is_a_conflict(uow: UowFactory, world: World) -> None:
+    account = an_account(uow, world.company_id)
+    t = world.clock.now()
+    store(uow, a_message(account, t, provider_message_id="p-1"))
+
+    with pytest.raises(Conflict):
+        store(uow, a_message(account, t, provider_message_id="p-1"))
+
+    assert count(uow, tables.messages, world.company_id) == 1
+
+
+# --- chats, deliveries, early statuses ----------------------------------------------------------
+
+
+def test_chats_are_claimed_once_and_remember_whose_they_are(uow: UowFactory, world: World) -> None:
+    account, other = an_account(uow, world.company_id), an_account(uow, world.company_id)
+    ivan = world.contact("Иван")
+
+    with uow() as unit:
+        first = unit.chats.claim(world.company_id, account.id, ["c-2", "c-1", "c-1"])
+        unit.chats.assign(account.id, {"c-1": ivan})
+        unit.commit()
+    with uow() as unit:
+        again = unit.chats.claim(world.company_id, account.id, ["c-1", "c-2", "c-3"])
+        elsewhere = unit.chats.claim(world.company_id, other.id, ["c-1"])
+        assert unit.chats.claim(world.company_id, account.id, []) == {}
+        unit.commit()
+
+    assert first == {"c-1": None, "c-2": None}
+    assert again == {"c-1": ivan, "c-2": None, "c-3": None}
+    assert elsewhere == {"c-1": None}
+    assert count(uow, tables.chats, world.company_id) == 4
+
+
+def test_a_chat_claimed_and_assigned_to_a_contact_new_in_the_unit_of_work_keeps_it(
+    uow: UowFactory, world: World
+) -> None:
+    from crm_core.messaging import contact_for_chat
+
+    account = an_account(uow, world.company_id)
+    contact = contact_for_chat(world.company_id, ChatType.WHATSAPP, CHAT, "", world.clock.now())
+
+    with uow() as unit:
+        unit.chats.claim(world.company_id, account.id, [CHAT])
+        unit.contacts.save(contact)
+        unit.chats.assign(account.id, {CHAT: contact.id})
+        unit.commit()
+
+    with uow() as unit:
+        assert unit.chats.claim(world.company_id, account.id, [CHAT]) == {CHAT: contact.id}
+
+
+def test_a_claim_that_is_rolled_back_leaves_no_chat(uow: UowFactory, world: World) -> None:
+    account = an_account(uow, world.company_id)
+
+    with uow() as unit:
+        unit.chats.claim(world.company_id, account.id, [CHAT])
+
+    assert count(uow, tables.chats, world.company_id) == 0
+
+
+def test_deliveries_are_stored_as_received_and_listed_until_processed(
+    uow: UowFactory, world: World
+) -> None:
+    account, other = an_account(uow, world.company_id), an_account(uow, world.company_id)
+    t = world.clock.now()
+    later = Delivery(account.id, '{"messages": []}', t + timedelta(seconds=1))
+    first = Delivery(account.id, '{"statuses": []}', t)
+    elsewhere = Delivery(other.id, "{}", t)
+    with uow() as unit:
+        for delivery in (later, first, elsewhere):
+            unit.deliveries.save(delivery)
+        unit.commit()
+
+    with uow() as unit:
+        assert ids(unit.deliveries.unprocessed([account.id], 10)) == [first.id, later.id]
+        assert ids(unit.deliveries.unprocessed([account.id], 1)) == [first.id]
+        assert set(ids(unit.deliveries.unprocessed(None, 10))) >= {first.id, elsewhere.id}
+        stored = unit.deliveries.get(first.id)
+        stored.processed([], t + timedelta(minutes=1))
+        unit.deliveries.save(stored)
+        unit.commit()
+
+    with uow() as unit:
+        assert ids(unit.deliveries.unprocessed([account.id], 10)) == [later.id]
+        reloaded = unit.deliveries.get(first.id)
+        with pytest.raises(NotFound):
+            unit.deliveries.get(DeliveryId(uuid.uuid4()))
+    assert (reloaded.body, reloaded.processed_at, reloaded.error) == (
+        '{"statuses": []}',
+        t + timedelta(minutes=1),
+        None,
+    )
+
+
+def test_early_statuses_are_kept_for_the_keys_accounts_and_taken_once(
+    uow: UowFactory, world: World
+) -> None:
+    account, sibling = an_account(uow, world.company_id), an_account(uow, world.company_id)
+    first_of_key = min([account, sibling], key=lambda a: str(a.id))
+    t = world.clock.now()
+    delivery = Delivery(account.id, "{}", t)
+    kept = [
+        StatusItem("p-1", MessageStatus.DELIVERED, timestamp=t),
+        StatusItem("p-1", MessageStatus.READ, timestamp=t + timedelta(seconds=1)),
+        StatusItem("p-2", MessageStatus.FAILED, DeliveryError("BAD_CONTACT", "no such"), t),
+    ]
+    with uow() as unit:
+        unit.deliveries.save(delivery)
+        unit.session.flush()
+        unit.early_statuses.keep(delivery.id, [account.id, sibling.id], kept)
+        unit.commit()
+
+    with uow() as unit:
+        assert unit.early_statuses.take([first_of_key.id], []) == []
+        assert unit.early_statuses.take([first_of_key.id], ["p-9"]) == []
+        taken = unit.early_statuses.take([first_of_key.id], ["p-1", "p-2"])
+        unit.commit()
+    with uow() as unit:
+        again = unit.early_statuses.take([account.id, sibling.id], ["p-1", "p-2"])
+
+    assert [(s.provider_message_id, s.status) for s in taken] == [
+        ("p-1", MessageStatus.DELIVERED),
+        ("p-2", MessageStatus.FAILED),
+        ("p-1", MessageStatus.READ),
+    ]
+    assert taken[1].error == DeliveryError("BAD_CONTACT", "no such")
+    assert again == []
+
+
+def test_early_statuses_kept_in_a_unit_of_work_can_be_taken_in_it(
+    uow: UowFactory, world: World
+) -> None:
+    account = an_account(uow, world.company_id)
+    delivery = Delivery(account.id, "{}", world.clock.now())
+
+    with uow() as unit:
+        unit.deliveries.save(delivery)
+        unit.session.flush()
+        unit.early_statuses.keep(delivery.id, [account.id], [StatusItem("p-1", MessageStatus.READ)])
+        taken = unit.early_statuses.take([account.id], ["p-1"])
+
+    assert [(s.provider_message_id, s.status, s.timestamp) for s in taken] == [
+        ("p-1", MessageStatus.READ, None)
+    ]
+
+
+# --- idempotency keys ---------------------------------------------------------------------------
 
 
 def test_an_idempotency_key_names_its_message_while_it_lives(
@@ -225,21 +570,56 @@ def test_an_expired_idempotency_key_is_replaced(uow: UowFactory, world: World) -
 # --- the use cases over the SQL unit of work -----------------------------------------------
 
 
+class Wired:
+    """The messaging use cases of one world over SqlUnitOfWork, as the container wires them."""
+
+    def __init__(self, world: World, engine: Engine, gateway: FakeGateway) -> None:
+        self.world = world
+        self.gateway = gateway
+        secrets = FakeSecretBox()
+        self.inbound = InboundUseCases(world.uow, world.clock, read_delivery)
+        self.accounts = AccountUseCases(
+            world.uow,
+            world.clock,
+            gateway,
+            secrets,
+            SqlPushSource(engine),
+            "https://crm.example.com",
+            self.inbound.process_stored,
+        )
+        self.sending = SendingUseCases(
+            world.uow, world.clock, gateway, secrets, self.accounts.check
+        )
+
+    def account(self, instance_id: str = "channel-1") -> AccountId:
+        return self.accounts.create_account(
+            self.world.admin,
+            CreateAccount(name="Продажи", api_key="key-0123abcd", instance_id=instance_id),
+        )
+
+    def deliver(self, account_id: AccountId, body: dict[str, Any]) -> None:
+        """Wazzup calls the webhook; the delivery is stored, then processed."""
+        with self.world.uow() as unit:
+            found = unit.accounts.find(account_id)
+            assert found is not None
+            secret = found.webhook_secret
+        self.inbound.accept(account_id, secret, json.dumps(body))
+        assert self.inbound.process_stored([account_id]) == 1
+
+
 @pytest.fixture
 def gateway() -> FakeGateway:
     return FakeGateway()
 
 
 @pytest.fixture
-def messaging(world: World, gateway: FakeGateway) -> MessagingUseCases:
-    return MessagingUseCases(world.uow, world.clock, gateway, FakeSecretBox())
+def wired(world: World, engine: Engine, gateway: FakeGateway) -> Wired:
+    return Wired(world, engine, gateway)
 
 
 @pytest.fixture
-def account(world: World, messaging: MessagingUseCases) -> AccountId:
-    return messaging.create_account(
-        world.admin, {"name": "Продажи", "api_key": "key-0123abcd", "instance_id": "channel-1"}
-    )
+def account(wired: Wired) -> AccountId:
+    return wired.account()
 
 
 def read_message(world: World, message_id: MessageId) -> Message:
@@ -256,20 +636,50 @@ def company_messages(world: World) -> list[Message]:
         )
 
 
-def incoming(provider_id: str, timestamp: datetime, **fields: Any) -> IncomingItem:
-    values: dict[str, Any] = {
-        "chat_type": ChatType.WHATSAPP,
-        "chat_id": CHAT,
-        "is_echo": False,
+def message_activities(world: World) -> int:
+    a = tables.activities
+    with world.uow() as unit:
+        return int(
+            unit.session.scalar(
+                select(func.count())
+                .select_from(a)
+                .where(a.c.company_id == world.company_id, a.c.activity_type == "message")
+            )
+            or 0
+        )
+
+
+def wazzup_message(message_id: str, **fields: Any) -> dict[str, Any]:
+    message = {
+        "messageId": message_id,
+        "dateTime": "2026-11-24T10:00:00Z",
+        "channelId": "channel-1",
+        "chatType": "whatsapp",
+        "chatId": CHAT,
+        "type": "text",
+        "isEcho": False,
+        "contact": {"name": "Иван Петров"},
         "text": "Здравствуйте, диван ещё продаётся?",
-        "contact_name": "Иван Петров",
+        "status": "inbound",
         **fields,
     }
-    return IncomingItem(provider_message_id=provider_id, timestamp=timestamp, **values)
+    return {name: value for name, value in message.items() if value is not None}
+
+
+def test_the_account_keeps_its_key_fingerprint_and_a_checks_transport(
+    world: World, wired: Wired, gateway: FakeGateway, account: AccountId
+) -> None:
+    gateway.channel(transport="wapi")
+
+    wired.accounts.check_connection(world.admin, account)
+
+    with world.uow() as unit:
+        saved = unit.accounts.get(world.company_id, account)
+    assert (saved.api_key_fingerprint, saved.transport) == (key_fingerprint("key-0123abcd"), "wapi")
 
 
 def test_a_send_is_committed_pending_before_the_provider_is_called(
-    world: World, messaging: MessagingUseCases, gateway: FakeGateway, account: AccountId
+    world: World, wired: Wired, gateway: FakeGateway, account: AccountId
 ) -> None:
     seen: list[MessageStatus] = []
 
@@ -278,83 +688,175 @@ def test_a_send_is_committed_pending_before_the_provider_is_called(
 
     gateway.during_send = read_in_another_unit_of_work
 
-    message_id = messaging.send_message(world.admin, account, to=CHAT, text="Привет")
+    message_id = wired.sending.send_message(world.admin, account, to=CHAT, text="Привет")
 
     assert seen == [MessageStatus.PENDING]
     message = read_message(world, message_id)
     assert (message.status, message.provider_message_id) == (MessageStatus.SENT, "provider-1")
+    assert message_activities(world) == 1
 
 
 def test_a_failed_send_is_kept_as_a_failed_row(
-    world: World, messaging: MessagingUseCases, gateway: FakeGateway, account: AccountId
+    world: World, wired: Wired, gateway: FakeGateway, account: AccountId
 ) -> None:
     gateway.send_failure = ProviderRefused("INVALID_PHONE", "no such number", 400)
 
     with pytest.raises(MessageNotSent) as raised:
-        messaging.send_message(world.admin, account, to=CHAT, text="Привет")
+        wired.sending.send_message(world.admin, account, to=CHAT, text="Привет")
 
     [message] = company_messages(world)
     assert message.id == raised.value.message_id
     assert (message.status, message.provider_message_id) == (MessageStatus.FAILED, None)
     assert message.error == {"code": "INVALID_PHONE", "description": "no such number"}
+    assert message_activities(world) == 1
+
+
+def test_a_timed_out_send_is_settled_by_its_echo(
+    world: World, wired: Wired, gateway: FakeGateway, account: AccountId
+) -> None:
+    gateway.send_failure = AnswerLost(ProviderTimedOut("no answer in 30 s"))
+    with pytest.raises(MessageSendTimedOut) as raised:
+        wired.sending.send_message(world.admin, account, to=CHAT, text="Привет")
+    world.clock.advance(seconds=10)
+
+    wired.deliver(
+        account,
+        {"messages": [wazzup_message("provider-1", isEcho=True, status="sent", text="Привет")]},
+    )
+
+    [message] = company_messages(world)
+    assert message.id == raised.value.message_id
+    assert (message.status, message.provider_message_id, message.outcome_unknown) == (
+        MessageStatus.SENT,
+        "provider-1",
+        False,
+    )
+    assert message_activities(world) == 1
+
+
+def test_a_telegram_send_by_username_learns_the_chat_the_reply_comes_from(
+    world: World, wired: Wired, gateway: FakeGateway
+) -> None:
+    gateway.channel(chat_type="telegram")
+    account = wired.accounts.create_account(
+        world.admin,
+        CreateAccount(
+            name="TG", api_key="key-0123abcd", instance_id="channel-1", chat_type=ChatType.TELEGRAM
+        ),
+    )
+    wired.sending.send_message(world.admin, account, to="@durov", text="Привет")
+
+    wired.deliver(
+        account,
+        {"messages": [wazzup_message("t-1", chatType="telegram", chatId=500000001, text="Да")]},
+    )
+
+    messages = company_messages(world)
+    assert {m.chat_id for m in messages} == {"500000001"}
+    assert len({m.contact_id for m in messages}) == 1
+    assert count(world.uow, tables.contacts, world.company_id) == 1
+    with world.uow() as unit:
+        contact = unit.contacts.get(world.company_id, messages[0].contact_id)
+    assert contact.telegram_chat_id == "500000001"
 
 
 def test_the_same_inbound_delivery_twice_adds_nothing(
-    world: World, messaging: MessagingUseCases, account: AccountId
+    world: World, wired: Wired, account: AccountId
 ) -> None:
-    delivery = [incoming("w-1", world.clock.now())]
+    body = {"messages": [wazzup_message("w-1")]}
 
-    first = messaging.receive(account, delivery)
+    wired.deliver(account, body)
     rows = {t.name: count(world.uow, t, world.company_id) for t in COUNTED}
-    again = messaging.receive(account, delivery)
+    wired.deliver(account, body)
 
-    assert (first.created, again.created, again.updated) == (1, 0, 0)
-    assert rows["messages"] == rows["contacts"] == 1
+    assert rows["messages"] == rows["contacts"] == rows["chats"] == 1
     assert {t.name: count(world.uow, t, world.company_id) for t in COUNTED} == rows
 
 
-COUNTED = (tables.messages, tables.contacts, tables.leads, tables.activities)
+COUNTED = (tables.messages, tables.contacts, tables.leads, tables.activities, tables.chats)
+
+
+def test_items_are_routed_to_the_account_of_their_channel_on_the_same_key(
+    world: World, wired: Wired, gateway: FakeGateway, account: AccountId
+) -> None:
+    gateway.channel_list.append(Channel("channel-2", "whatsapp", "whatsapp", "7986", "active"))
+    sibling = wired.account("channel-2")
+
+    wired.deliver(
+        account,
+        {
+            "messages": [
+                wazzup_message("w-1", channelId="channel-2"),
+                wazzup_message("w-2", channelId="channel-9"),
+            ]
+        },
+    )
+
+    [message] = company_messages(world)
+    assert message.account_id == sibling
+    with world.uow() as unit:
+        [delivery] = unit.session.scalars(
+            select(Delivery).where(tables.webhook_deliveries.c.account_id == account)
+        )
+    assert delivery.error is not None and "channel-9" in delivery.error
+
+
+def test_statuses_before_their_message_are_kept_and_applied_when_it_appears(
+    world: World, wired: Wired, account: AccountId
+) -> None:
+    wired.deliver(account, {"statuses": [{"messageId": "w-app", "status": "read"}]})
+    assert count(world.uow, tables.messages, world.company_id) == 0
+
+    wired.deliver(
+        account, {"messages": [wazzup_message("w-app", isEcho=True, status="sent", text="Да")]}
+    )
+
+    [message] = company_messages(world)
+    assert message.status == MessageStatus.READ
+    with world.uow() as unit:
+        assert unit.early_statuses.take([account], ["w-app"]) == []
 
 
 @pytest.mark.parametrize("names_our_id", [True, False], ids=["naming-our-id", "anonymous"])
 def test_an_echo_before_the_sends_answer_ends_as_one_row(
     world: World,
-    messaging: MessagingUseCases,
+    wired: Wired,
     gateway: FakeGateway,
     account: AccountId,
     names_our_id: bool,
 ) -> None:
     def webhook_during_send(outgoing: OutgoingMessage, provider_id: str) -> None:
-        our_id = outgoing.crm_message_id if names_our_id else ""
-        echo = incoming(
+        echo = wazzup_message(
             provider_id,
-            world.clock.now(),
-            is_echo=True,
-            status=MessageStatus.SENT,
-            text=outgoing.text or "",
-            crm_message_id=our_id,
+            isEcho=True,
+            status="sent",
+            text=outgoing.text,
+            crmMessageId=outgoing.crm_message_id if names_our_id else None,
         )
-        report = messaging.receive(account, [echo, StatusItem(provider_id, MessageStatus.READ)])
-        assert report.errors == () and report.is_complete
+        wired.deliver(
+            account,
+            {"messages": [echo], "statuses": [{"messageId": provider_id, "status": "read"}]},
+        )
 
     gateway.during_send = webhook_during_send
 
-    message_id = messaging.send_message(world.admin, account, to=CHAT, text="Привет")
+    message_id = wired.sending.send_message(world.admin, account, to=CHAT, text="Привет")
 
     [message] = company_messages(world)
     assert message.id == message_id
     assert (message.provider_message_id, message.status) == ("provider-1", MessageStatus.READ)
+    assert message_activities(world) == 1
 
 
 def test_an_idempotency_key_returns_the_first_message_and_sends_once(
-    world: World, messaging: MessagingUseCases, gateway: FakeGateway, account: AccountId
+    world: World, wired: Wired, gateway: FakeGateway, account: AccountId
 ) -> None:
-    first = messaging.send_message(
+    first = wired.sending.send_message(
         world.admin, account, to=CHAT, text="Привет", idempotency_key="k"
     )
     world.clock.advance(hours=23)
 
-    again = messaging.send_message(
+    again = wired.sending.send_message(
         world.admin, account, to=CHAT, text="Привет", idempotency_key="k"
     )
 
@@ -375,18 +877,18 @@ class MeetingGateway(FakeGateway):
         return super().channels(connection)
 
 
-def test_two_simultaneous_sends_with_one_idempotency_key_send_one_message(world: World) -> None:
+def test_two_simultaneous_sends_with_one_idempotency_key_send_one_message(
+    world: World, engine: Engine
+) -> None:
     gateway = MeetingGateway()
-    messaging = MessagingUseCases(world.uow, world.clock, gateway, FakeSecretBox())
+    wired = Wired(world, engine, gateway)
     # Never checked: each send asks for the channels first, after looking for its key.
-    account = messaging.create_account(
-        world.admin, {"name": "Продажи", "api_key": "key-0123abcd", "instance_id": "channel-1"}
-    )
+    account = wired.account()
     outcomes: list[Any] = [None, None]
 
     def send(index: int) -> None:
         try:
-            outcomes[index] = messaging.send_message(
+            outcomes[index] = wired.sending.send_message(
                 world.admin, account, to=CHAT, text="Привет", idempotency_key="same"
             )
         except Exception as error:  # every outcome is examined below

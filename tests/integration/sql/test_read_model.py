@@ -211,8 +211,9 @@ ROW_KEYS = {
     "created_at updated_at",
     Resource.STAGES: "id funnel name order color is_final is_success created_at updated_at",
     Resource.CONTACTS: "id company branch branch_name owner owner_name first_name last_name "
-    "middle_name full_name phone phone_secondary email whatsapp instagram telegram company_name "
-    "position address notes tags source is_active is_client created_at updated_at",
+    "middle_name full_name phone phone_secondary email whatsapp instagram telegram "
+    "telegram_chat_id company_name position address notes tags source is_active is_client "
+    "created_at updated_at",
     Resource.LEADS: "id company contact contact_name funnel funnel_name stage stage_name owner "
     "owner_name title description estimated_value probability source status deal lost_reason "
     "stage_changed_at closed_at created_at updated_at",
@@ -226,7 +227,7 @@ ROW_KEYS = {
     Resource.BRANCHES: "id company name address is_active created_at updated_at",
     Resource.ACCOUNTS: "id company company_name name api_key_hint api_url instance_id "
     "integration_type integration_type_display is_active is_connected channel_state last_sync "
-    "last_error metadata default_funnel auto_create_leads created_at updated_at",
+    "last_error metadata webhook_url default_funnel auto_create_leads created_at updated_at",
     Resource.MESSAGES: "id account account_info contact contact_name lead message_id chat_type "
     "chat_id from_number to_number message_type message_type_display text media_url caption "
     "is_incoming is_read status status_display error author_name is_edited is_deleted metadata "

@@ -95,6 +95,7 @@ def a_full_set(company_id: CompanyId) -> list[Any]:
         branch_id=branch.id,
         owner_id=user.id,
     )
+    contact.learn_telegram_chat("500000001", now)
     _, second, _, _ = funnel.ordered_stages
     lead = Lead.open(
         company_id=company_id,
@@ -142,6 +143,8 @@ def a_full_set(company_id: CompanyId) -> list[Any]:
         {"k": [1, "два"]},
         funnel.id,
         False,
+        "wapi",
+        "fingerprint",
         created_at=now,
         updated_at=now,
     )
@@ -168,6 +171,8 @@ def a_full_set(company_id: CompanyId) -> list[Any]:
         True,
         True,
         {"raw": {"a": 1}},
+        now,
+        True,
         created_at=now,
         updated_at=now,
     )
@@ -467,18 +472,16 @@ def test_lookups_of_the_repositories(uow: UowFactory, world: World) -> None:
         unit.commit()
     with uow() as unit:
         company = world.company_id
-        found = unit.contacts.with_phone(company, PhoneNumber("+79991112233"))
+        found = unit.contacts.with_phones(company, [PhoneNumber("+79991112233")])
         assert [c.id for c in found] == [older, newer]
-        assert [
-            c.id for c in unit.contacts.with_handle(company, ChatType.WHATSAPP, "79991112233")
-        ] == [older, newer]
-        assert [c.id for c in unit.contacts.with_handle(company, ChatType.TELEGRAM, "tg_user")] == [
-            older
-        ]
-        assert [
-            c.id for c in unit.contacts.with_handle(company, ChatType.INSTAGRAM, "insta.user")
-        ] == [newer]
-        assert unit.contacts.with_handle(company, ChatType.TELEGRAM, "insta.user") == []
+
+        def handles(chat_type: ChatType, handle: str) -> list[object]:
+            return [c.id for c in unit.contacts.with_handles(company, chat_type, [handle])]
+
+        assert handles(ChatType.WHATSAPP, "79991112233") == [older, newer]
+        assert handles(ChatType.TELEGRAM, "tg_user") == [older]
+        assert handles(ChatType.INSTAGRAM, "insta.user") == [newer]
+        assert handles(ChatType.TELEGRAM, "insta.user") == []
         open_lead = unit.leads.open_for_contact(company, older)
         assert open_lead is not None and open_lead.id == lead_id
         assert unit.leads.open_for_contact(company, newer) is None
