@@ -15,6 +15,7 @@ from crm_core.ports import (
     PushedStage,
     PushedUser,
 )
+from crm_core.services.messaging_accounts import CONTACT_CHAT_TYPES, contact_chats
 from crm_core.values import CompanyId
 
 
@@ -120,15 +121,9 @@ class SqlPushSource:
 
 
 def _chats(row: Any) -> list[ChatAddress]:
-    """A contact's chats as the provider addresses them (whatsapp: the number's digits)."""
-    chats = []
-    number = row.whatsapp or row.phone
-    if number:
-        chats.append(ChatAddress("whatsapp", chat_id=number.digits))
-    if row.telegram_chat_id:
-        chats.append(ChatAddress("telegram", chat_id=row.telegram_chat_id))
-    elif row.telegram:
-        chats.append(ChatAddress("telegram", username=row.telegram))
-    if row.instagram:
-        chats.append(ChatAddress("instagram", chat_id=row.instagram))
-    return chats
+    """The chats a contact row really has (a phone alone is no telegram chat to push)."""
+    return [
+        chat
+        for chat_type in CONTACT_CHAT_TYPES
+        for chat in contact_chats(row, chat_type, telegram_by_phone=False)
+    ]

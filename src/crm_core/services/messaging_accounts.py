@@ -375,18 +375,32 @@ class AccountUseCases(UseCases):
         return self.gateway.chat_window(connection, pushed_user, chats)
 
 
-def contact_chats(contact: Any, chat_type: ChatType) -> list[ChatAddress]:
-    """The chats of a contact on a chat type, as the provider addresses them."""
+# The chat types whose addresses a contact carries in its own fields.
+CONTACT_CHAT_TYPES = (ChatType.WHATSAPP, ChatType.TELEGRAM, ChatType.INSTAGRAM)
+
+
+def contact_chats(
+    contact: Any, chat_type: ChatType, *, telegram_by_phone: bool = True
+) -> list[ChatAddress]:
+    """The chats of a contact (or a row with a contact's fields) on a chat type, as the
+    provider addresses them: whatsapp and viber by the number's digits (`whatsapp`, else
+    `phone`); telegram by the learnt chat id, else the username, else (when
+    `telegram_by_phone`) the phone; instagram by the handle."""
+    kind = chat_type.value
+    if chat_type.is_phone_based:
+        number = contact.whatsapp or contact.phone
+        return [ChatAddress(kind, chat_id=number.digits)] if number else []
     if chat_type == ChatType.TELEGRAM:
         if contact.telegram_chat_id:
-            return [ChatAddress(chat_type.value, chat_id=contact.telegram_chat_id)]
+            return [ChatAddress(kind, chat_id=contact.telegram_chat_id)]
         if contact.telegram:
-            return [ChatAddress(chat_type.value, username=contact.telegram)]
-        if contact.phone is not None:
-            return [ChatAddress(chat_type.value, phone=contact.phone.digits)]
+            return [ChatAddress(kind, username=contact.telegram)]
+        if telegram_by_phone and contact.phone is not None:
+            return [ChatAddress(kind, phone=contact.phone.digits)]
         return []
-    handle = contact.handle_for(chat_type.value)
-    return [ChatAddress(chat_type.value, chat_id=handle)] if handle else []
+    if chat_type == ChatType.INSTAGRAM and contact.instagram:
+        return [ChatAddress(kind, chat_id=contact.instagram)]
+    return []
 
 
 class PushToProvider:
@@ -402,7 +416,7 @@ class PushToProvider:
         self.backoff = backoff
 
     def __call__(self, job: Job, uow: UnitOfWork) -> Outcome:
-        account = uow.accounts.find(AccountId(_uuid(job.payload["account"])))
+        account = uow.accounts.find(AccountId(uuid.UUID(job.payload["account"])))
         if account is None:
             return Dead("the account was deleted")
         try:
@@ -428,10 +442,6 @@ class PushToProvider:
         except ProviderFailed as failure:
             return self.backoff.retry_at(job, self.clock.now(), failure.detail)
         return Done()
-
-
-def _uuid(value: str) -> uuid.UUID:
-    return uuid.UUID(value)
 
 
 def _pushed_contact(entity: Mapping[str, Any]) -> PushedContact:
