@@ -247,6 +247,24 @@ class Lead(StageTracked):
             return None
         return self._change_stage(target, now, actor)
 
+    def reopen(self, stage: Stage, now: datetime, actor: UserId | None = None) -> None:
+        """Brings a lost lead back into an open (non-final) stage of its funnel; a converted
+        lead stays converted (its deal goes on instead)."""
+        if self.status == LeadStatus.CONVERTED:
+            raise Conflict("A converted lead cannot be reopened: its deal goes on instead.")
+        if self.status == LeadStatus.OPEN:
+            raise Conflict("Only a lost lead can be reopened.")
+        if stage.funnel_id != self.funnel_id:
+            raise ValidationFailed.on("stage_id", "This stage belongs to another funnel.")
+        if stage.is_final:
+            raise ValidationFailed.on("stage_id", "A lead can only be reopened into an open stage.")
+        if stage.id != self.stage_id:
+            self._change_stage(stage, now, actor)
+        self.status = LeadStatus.OPEN
+        self.lost_reason = ""
+        self.closed_at = None
+        self.updated_at = now
+
     def _close_lost(self, reason: str, now: datetime) -> None:
         self.status = LeadStatus.LOST
         self.lost_reason = reason

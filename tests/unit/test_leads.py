@@ -493,6 +493,63 @@ def test_given_a_converted_lead_when_marked_lost_then_409(crm: Crm, anna: Actor)
     assert read_lead(crm, anna, lead_id).status is LeadStatus.CONVERTED
 
 
+# --- reopening (the board's undo of «Провалено») ------------------------------------------------
+
+
+def test_given_a_lost_lead_when_reopened_then_it_is_open_in_that_stage_with_a_note(
+    crm: Crm, anna: Actor
+) -> None:
+    funnel = crm.funnel(anna)
+    lead_id = open_lead(crm, anna, funnel)
+    crm.leads.mark_lead_lost(anna, lead_id, "дорого")
+    reopened = crm.clock.advance(minutes=1)
+    target = funnel.ordered_stages[1]
+
+    crm.leads.reopen_lead(anna, lead_id, target.id)
+
+    lead = read_lead(crm, anna, lead_id)
+    assert (lead.status, lead.lost_reason, lead.closed_at) == (LeadStatus.OPEN, "", None)
+    assert (lead.stage_id, lead.stage_changed_at, lead.updated_at) == (
+        target.id,
+        reopened,
+        reopened,
+    )
+    assert crm.activities_about(lead_id)[-1].title == f"Лид переоткрыт: {target.name}"
+    crm.leads.move_lead(anna, lead_id, funnel.ordered_stages[0].id)  # it moves again
+    assert read_lead(crm, anna, lead_id).stage_id == funnel.ordered_stages[0].id
+
+
+@pytest.mark.parametrize("state", ["open", "converted"])
+def test_given_an_open_or_converted_lead_when_reopened_then_409(
+    crm: Crm, anna: Actor, state: str
+) -> None:
+    funnel = crm.funnel(anna)
+    lead_id = open_lead(crm, anna, funnel)
+    if state == "converted":
+        crm.leads.convert_lead(anna, lead_id)
+    before = read_lead(crm, anna, lead_id)
+
+    with pytest.raises(Conflict):
+        crm.leads.reopen_lead(anna, lead_id, funnel.ordered_stages[1].id)
+
+    assert read_lead(crm, anna, lead_id).status is before.status
+
+
+def test_given_a_lost_lead_when_reopened_into_a_final_or_foreign_stage_then_400(
+    crm: Crm, anna: Actor
+) -> None:
+    funnel, other = crm.funnel(anna), crm.funnel(anna)
+    lead_id = open_lead(crm, anna, funnel)
+    crm.leads.mark_lead_lost(anna, lead_id, "")
+
+    for stage in (funnel.ordered_stages[5], other.ordered_stages[0]):
+        with pytest.raises(ValidationFailed) as refused:
+            crm.leads.reopen_lead(anna, lead_id, stage.id)
+        assert list(refused.value.errors) == ["stage_id"]
+
+    assert read_lead(crm, anna, lead_id).status is LeadStatus.LOST
+
+
 def test_given_an_open_lead_when_a_deal_names_it_then_the_lead_is_converted(
     crm: Crm, anna: Actor
 ) -> None:

@@ -431,6 +431,27 @@ def make_pipeline_machine(
             assert len(after.history) == len(before.history) + (failure is not None)
             assert (after.closed_at, after.lost_reason) == (clock.now(), reason)
 
+        @rule(lead_id=leads, stage=picks)
+        def reopen_lead(self, lead_id: LeadId, stage: int) -> None:
+            before = self._lead(lead_id)
+            funnel, stage_id = self._stage(stage)
+            reopen = self.lead_uc.reopen_lead
+            if funnel.id != before.funnel_id:
+                self._refused(ValidationFailed, reopen, self.actor, lead_id, stage_id)
+            elif before.status is not LeadStatus.LOST:
+                self._refused(Conflict, reopen, self.actor, lead_id, stage_id)
+            elif funnel.stage(stage_id).is_final:
+                self._refused(ValidationFailed, reopen, self.actor, lead_id, stage_id)
+            else:
+                reopen(self.actor, lead_id, stage_id)
+                after = self._lead(lead_id)
+                assert (after.stage_id, after.status, after.closed_at, after.lost_reason) == (
+                    stage_id,
+                    LeadStatus.OPEN,
+                    None,
+                    "",
+                )
+
         # --- deals -------------------------------------------------------------------------------
 
         @rule(target=deals, stage=picks, contact=picks)

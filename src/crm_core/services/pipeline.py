@@ -102,34 +102,39 @@ def _record_stage_change(
     left = from_funnel or funnel
     source = left.stage(previous).name if left.has_stage(previous) else "—"
     target = funnel.stage(subject.stage_id).name
-    links = (
-        Links(lead_id=subject.id, lead_contact_id=subject.contact_id)
-        if isinstance(subject, Lead)
-        else Links(deal_id=subject.id, deal_contact_id=subject.contact_id)
-    )
     activity = Activity.system(
         company_id=actor.company_id,
         activity_type=ActivityType.STAGE_CHANGE,
         title=f"Смена стадии: {source} → {target}",
         description=f"{source} → {target}",
-        links=links,
+        links=_links(subject),
         now=now,
         user_id=actor.user_id,
     )
     uow.activities.save(activity)
 
 
+def _links(subject: Lead | Deal) -> Links:
+    if isinstance(subject, Lead):
+        return Links(lead_id=subject.id, lead_contact_id=subject.contact_id)
+    return Links(deal_id=subject.id, deal_contact_id=subject.contact_id)
+
+
 def _record_note(
-    uow: UnitOfWork, actor: Actor, deal: Deal, title: str, now: datetime, description: str = ""
+    uow: UnitOfWork,
+    actor: Actor,
+    subject: Lead | Deal,
+    title: str,
+    now: datetime,
+    description: str = "",
 ) -> None:
-    links = Links(deal_id=deal.id, deal_contact_id=deal.contact_id)
     uow.activities.save(
         Activity.system(
             company_id=actor.company_id,
             activity_type=ActivityType.NOTE,
             title=title,
             description=description,
-            links=links,
+            links=_links(subject),
             now=now,
             user_id=actor.user_id,
         )
@@ -274,6 +279,18 @@ class LeadUseCases(UseCases):
             now = self.clock.now()
             previous = lead.mark_lost(funnel, reason, now, actor.user_id)
             _record_stage_change(uow, actor, funnel, previous, lead, now)
+            uow.leads.save(lead)
+            uow.commit()
+
+    def reopen_lead(self, actor: Actor, lead_id: LeadId, stage_id: StageId) -> None:
+        """A lost lead back into an open stage (the board's undo of «Провалено»)."""
+        with self.uow() as uow:
+            lead = uow.leads.get(actor.company_id, lead_id)
+            funnel = uow.funnels.get(actor.company_id, lead.funnel_id)
+            stage = _stage_of(funnel, stage_id)
+            now = self.clock.now()
+            lead.reopen(stage, now, actor.user_id)
+            _record_note(uow, actor, lead, f"Лид переоткрыт: {stage.name}", now)
             uow.leads.save(lead)
             uow.commit()
 

@@ -150,6 +150,14 @@ def leads_blueprint(container: Container) -> Blueprint:
         leads().mark_lead_lost(current_actor(), object_id, body.get("reason", ""))
         return detail(crud, object_id)
 
+    @blp.route("/<uuid:object_id>/reopen/", methods=["POST"])
+    @blp.arguments(StageTarget)
+    @blp.response(200, LeadRow)
+    def reopen(body: dict[str, Any], object_id: uuid.UUID) -> Row:
+        """Brings a lost lead back into an open stage (a converted lead: 409)."""
+        leads().reopen_lead(current_actor(), object_id, body["stage_id"])
+        return detail(crud, object_id)
+
     return blp
 
 
