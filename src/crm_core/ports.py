@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from types import TracebackType
@@ -477,6 +478,58 @@ class ReadModel(Protocol):
     def contact_timeline(
         self, company_id: CompanyId, contact_id: ContactId, page: int, page_size: int
     ) -> Page: ...
+
+
+class BoardKind(enum.StrEnum):
+    """What a board shows: the funnel's open leads, or its open deals."""
+
+    LEADS = "leads"
+    DEALS = "deals"
+
+
+@attrs.frozen
+class CardsAfter:
+    """Where a column's next cards start: after this card (columns are ordered newest arrival
+    first, by `stage_changed_at` then id), so a page never skips or repeats a card when
+    others move meanwhile."""
+
+    stage_changed_at: datetime
+    id: uuid.UUID
+
+
+class BoardReader(Protocol):
+    """The board of a funnel as plain rows: a fixed number of statements per call, whatever
+    the number of leads or deals."""
+
+    def board(
+        self, company_id: CompanyId, funnel_id: FunnelId, kind: BoardKind, per_column: int
+    ) -> Row:
+        """The funnel (`id`, `name`), the company's funnels (`funnels`), and `columns`: one
+        per stage in order with `open_count`, `open_amount`, `version` and, for the
+        non-final stages, up to `per_column` `cards` and `has_more`. NotFound outside the
+        company."""
+        ...
+
+    def cards(
+        self,
+        company_id: CompanyId,
+        stage_id: StageId,
+        kind: BoardKind,
+        after: CardsAfter | None,
+        limit: int,
+    ) -> tuple[list[Row], bool]:
+        """A column's cards after `after` (from the top without it), and whether more follow."""
+        ...
+
+    def card(self, company_id: CompanyId, kind: BoardKind, item_id: uuid.UUID) -> Row | None:
+        """One card as its column shows it; None when the lead or deal is not open."""
+        ...
+
+    def versions(self, company_id: CompanyId, funnel_id: FunnelId, kind: BoardKind) -> Row:
+        """Per stage id, a text that changes whenever anything its column shows changes
+        (cards coming or going, their fields, unread messages, open tasks); with `stages`,
+        which changes when the funnel's stages do. One statement."""
+        ...
 
 
 # --- the messaging provider ----------------------------------------------------------------

@@ -31,6 +31,7 @@ from crm_http.views.funnels import funnels_blueprint, stages_blueprint
 from crm_http.views.jobs import jobs_blueprint
 from crm_http.views.messaging import accounts_blueprint, messages_blueprint, webhook_blueprint
 from crm_http.views.pipeline import deals_blueprint, leads_blueprint
+from crm_http.web import install_web
 
 MAX_BODY = 1024 * 1024
 DOCUMENTATION = ("/api/docs", "/api/openapi.json")
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     ):
         api.register_blueprint(build(container))
 
+    install_web(app, container, settings)
     _install_request_hooks(app, container, settings)
     _install_error_handlers(app)
     return app
@@ -117,7 +119,7 @@ def _install_request_hooks(app: Flask, container: Container, settings: Settings)
     @app.before_request
     def admit() -> None:
         has_body = request.method in ("POST", "PUT", "PATCH") and request.content_length
-        if has_body and not request.is_json:
+        if has_body and not request.is_json and request.path.startswith("/api/"):
             raise UnsupportedMediaType("The body must be JSON (Content-Type: application/json).")
         if request.routing_exception is not None:
             return  # a 308 to the slashed path, a 404 or a 405: answered before any auth

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 
 from crm_adapters.jobs.broker import DramatiqWaker, broker_check
 from crm_adapters.jobs.inline import InlineWaker
+from crm_adapters.sql.board import SqlBoard
 from crm_adapters.sql.engine import create_database_engine
 from crm_adapters.sql.jobs import SqlJobStore
 from crm_adapters.sql.pushes import SqlPushSource
@@ -99,6 +100,7 @@ class Container(containers.DeclarativeContainer):
     # The use cases take a callable that opens a new unit of work per call.
     uow = providers.Singleton(unit_of_work_factory, engine, wake=waker)
     read_model = providers.Singleton(SqlReadModel, engine=engine, public_url=settings.public_url)
+    board = providers.Singleton(SqlBoard, engine)
     database_check = providers.Singleton(_database_check, engine)
 
     clock = providers.Singleton(SystemClock)

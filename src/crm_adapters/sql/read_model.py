@@ -131,7 +131,7 @@ def _filter(by: By, parameter: str, column: Column) -> Filter:
 # --- fields ----------------------------------------------------------------------------------
 
 
-def _full_name(last: str | None, first: str | None, middle: str | None) -> str | None:
+def person_name(last: str | None, first: str | None, middle: str | None) -> str | None:
     if first is None:  # no contact joined
         return None
     # The domain's own definition, applied to the selected parts.
@@ -142,7 +142,7 @@ def _full_name(last: str | None, first: str | None, middle: str | None) -> str |
 
 def full_name(contact: FromClause) -> Computed:
     c = contact.c
-    return Computed((c.last_name, c.first_name, c.middle_name), _full_name)
+    return Computed((c.last_name, c.first_name, c.middle_name), person_name)
 
 
 def user_name(user: FromClause) -> Computed:

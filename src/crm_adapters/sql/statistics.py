@@ -31,7 +31,7 @@ from crm_core.values import CompanyId, FunnelId
 _CENT = Decimal("0.01")
 
 
-def _money(value: Any) -> Decimal:
+def exact_total(value: Any) -> Decimal:
     """A sum as answered: exact, two places, no upper bound (not Money: a funnel's total may
     pass twelve digits)."""
     return Decimal(value or 0).quantize(_CENT, rounding=ROUND_HALF_UP)
@@ -45,7 +45,7 @@ def _mean(total: float | None, count: int) -> float | None:
     return round(float(total or 0) / count, 4) if count else None
 
 
-def _sum(expression: Any) -> ColumnElement[Any]:
+def exact_sum(expression: Any) -> ColumnElement[Any]:
     """An exact sum of amounts (or of amounts times a whole number) on either database."""
     return type_coerce(func.coalesce(func.sum(expression), 0), MoneyAmount())
 
@@ -94,10 +94,10 @@ def funnel_statistics(
             select(
                 leads.c.stage_id,
                 func.count().label("n"),
-                _sum(leads.c.estimated_value).label("value"),
+                exact_sum(leads.c.estimated_value).label("value"),
                 func.count(_when(leads.c.status == LeadStatus.CONVERTED, 1)).label("converted"),
                 func.count(_when(lead_open, 1)).label("open"),
-                _sum(_when(lead_open, leads.c.estimated_value)).label("open_value"),
+                exact_sum(_when(lead_open, leads.c.estimated_value)).label("open_value"),
             )
             .where(
                 leads.c.funnel_id == funnel_id,
@@ -115,14 +115,14 @@ def funnel_statistics(
             select(
                 deals.c.stage_id,
                 func.count().label("n"),
-                _sum(deals.c.amount).label("amount"),
+                exact_sum(deals.c.amount).label("amount"),
                 func.count(_when(is_open, 1)).label("open"),
                 func.count(_when(deals.c.is_won, 1)).label("won"),
                 func.count(_when(deals.c.is_lost, 1)).label("lost"),
-                _sum(_when(deals.c.is_won, deals.c.amount)).label("won_amount"),
-                _sum(_when(deals.c.is_lost, deals.c.amount)).label("lost_amount"),
-                _sum(_when(is_open, deals.c.amount)).label("pipeline"),
-                _sum(_when(is_open, deals.c.amount * deals.c.probability)).label("weighted"),
+                exact_sum(_when(deals.c.is_won, deals.c.amount)).label("won_amount"),
+                exact_sum(_when(deals.c.is_lost, deals.c.amount)).label("lost_amount"),
+                exact_sum(_when(is_open, deals.c.amount)).label("pipeline"),
+                exact_sum(_when(is_open, deals.c.amount * deals.c.probability)).label("weighted"),
                 func.sum(
                     _when(deals.c.is_won, days_between(deals.c.created_at, deals.c.closed_at))
                 ).label("days_to_win"),
@@ -155,13 +155,13 @@ def funnel_statistics(
                 "is_final": bool(stage.is_final),
                 "is_success": bool(stage.is_success),
                 "leads_count": lead_group.n if lead_group else 0,
-                "leads_value": _money(lead_group.value if lead_group else 0),
+                "leads_value": exact_total(lead_group.value if lead_group else 0),
                 "deals_count": deal_group.n if deal_group else 0,
-                "deals_amount": _money(deal_group.amount if deal_group else 0),
+                "deals_amount": exact_total(deal_group.amount if deal_group else 0),
                 "open_count": (lead_group.open if lead_group else 0)
                 + (deal_group.open if deal_group else 0),
-                "open_amount": _money(lead_group.open_value if lead_group else 0)
-                + _money(deal_group.pipeline if deal_group else 0),
+                "open_amount": exact_total(lead_group.open_value if lead_group else 0)
+                + exact_total(deal_group.pipeline if deal_group else 0),
                 "reached_count": reached,
                 "conversion_from_previous": (
                     None if previous_reached is None else _ratio(reached, previous_reached)
@@ -178,8 +178,8 @@ def funnel_statistics(
     converted = total(lead_groups.values(), "converted")
     deal_values = list(deal_groups.values())
     won, lost = total(deal_values, "won"), total(deal_values, "lost")
-    won_amount = _money(total(deal_values, "won_amount"))
-    weighted = _money(total(deal_values, "weighted")) / 100
+    won_amount = exact_total(total(deal_values, "won_amount"))
+    weighted = exact_total(total(deal_values, "weighted")) / 100
     return {
         "funnel_id": funnel_id,
         "funnel_name": funnel_rows[0].funnel_name,
@@ -190,9 +190,9 @@ def funnel_statistics(
         "lost_deals": lost,
         "total_amount": won_amount,
         "won_amount": won_amount,
-        "lost_amount": _money(total(deal_values, "lost_amount")),
-        "pipeline_amount": _money(total(deal_values, "pipeline")),
-        "weighted_pipeline_amount": _money(weighted),
+        "lost_amount": exact_total(total(deal_values, "lost_amount")),
+        "pipeline_amount": exact_total(total(deal_values, "pipeline")),
+        "weighted_pipeline_amount": exact_total(weighted),
         "win_rate": _ratio(won, won + lost),
         "lead_to_deal_rate": _ratio(converted, leads_count),
         "avg_days_to_win": _mean(total(deal_values, "days_to_win"), won),

@@ -1,0 +1,121 @@
+"""The web app under `/app/`: server-rendered pages (Jinja2 and htmx) on the same use cases
+and read model as the API, signed in by a session cookie."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, g, render_template, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
+
+from crm_core.errors import DomainError
+from crm_http import problems
+from crm_http.config import Settings
+from crm_http.container import Container
+from crm_http.web import format as fmt
+from crm_http.web.board import board_routes
+from crm_http.web.panel import panel_routes
+from crm_http.web.reports import reports_routes
+from crm_http.web.session import (
+    check_csrf,
+    configure_cookies,
+    csrf_token,
+    signed_in,
+    to_login,
+    wants_fragment,
+)
+from crm_http.web.signin import signin_routes
+
+HERE = Path(__file__).parent
+OPEN_ENDPOINTS = frozenset({"web.static", "web.login", "web.log_in"})
+STATIC_VERSION = "1"
+NAV = (
+    ("web.home", "Доска"),
+    ("web.contacts", "Контакты"),
+    ("web.leads", "Лиды"),
+    ("web.deals", "Сделки"),
+)
+
+
+def _error_page(status: int, title: str, detail: str) -> Response:
+    html = render_template("web/error.html", status=status, title=title, detail=detail)
+    return Response(html, status=status, mimetype="text/html")
+
+
+def install_web(app: Flask, container: Container, settings: Settings) -> None:
+    configure_cookies(app, settings)
+    blueprint = Blueprint(
+        "web",
+        __name__,
+        url_prefix="/app",
+        template_folder=str(HERE / "templates"),
+        static_folder=str(HERE / "static"),
+        static_url_path="/static",
+    )
+    access: Any = container.access
+
+    @blueprint.before_request
+    def admit() -> BaseResponse | None:
+        if request.endpoint in OPEN_ENDPOINTS and request.endpoint != "web.log_in":
+            return None
+        check_csrf()  # the login form too: nobody signs someone in from another site
+        if request.endpoint in OPEN_ENDPOINTS:
+            return None
+        if signed_in(access()) is None:
+            return to_login()
+        return None
+
+    @blueprint.app_template_global()
+    def csrf() -> str:
+        return csrf_token()
+
+    @blueprint.app_template_global()
+    def signed_in_actor() -> Any:
+        return g.get("actor")
+
+    @blueprint.app_template_global()
+    def has_page(endpoint: str) -> bool:
+        return endpoint in app.view_functions
+
+    @blueprint.app_template_global()
+    def nav_links() -> list[tuple[str, str]]:
+        return [(endpoint, label) for endpoint, label in NAV if endpoint in app.view_functions]
+
+    blueprint.add_app_template_filter(fmt.rubles, "rubles")
+    blueprint.add_app_template_filter(fmt.moment, "moment")
+    blueprint.add_app_template_filter(fmt.day, "day")
+    blueprint.add_app_template_global(fmt.days_since, "days_since")
+    blueprint.add_app_template_global(fmt.days_text, "days_text")
+
+    @blueprint.app_context_processor
+    def static_version() -> dict[str, str]:
+        return {"static_version": STATIC_VERSION}
+
+    # Pages answer errors as pages; the page's own scripts get problem+json, whose `detail`
+    # they show (a refused move says why).
+    @blueprint.errorhandler(DomainError)
+    def domain_error(error: DomainError) -> Response:
+        answer = problems.from_domain_error(error)
+        if wants_fragment():
+            return answer
+        return _error_page(answer.status_code, _title(answer), error.detail)
+
+    @blueprint.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        answer = problems.from_http_exception(error)
+        if wants_fragment() or request.endpoint == "web.static":
+            return answer
+        return _error_page(answer.status_code, _title(answer), error.description or "")
+
+    signin_routes(blueprint, container)
+    board_routes(blueprint, container)
+    panel_routes(blueprint, container)
+    reports_routes(blueprint, container)
+    app.register_blueprint(blueprint)
+
+
+def _title(answer: Response) -> str:
+    body = answer.get_json(silent=True) or {}
+    return str(body.get("title", ""))
