@@ -139,7 +139,7 @@
         ? (kind === "deals" ? "Сделка выиграна." : "Лид конвертирован в сделку.")
         : what + (kind === "deals" ? " провалена." : " провален.");
       const undo = data.undo
-        ? function () { reopen(data.undo, data.stage_id, card); }
+        ? function () { reopen(data.undo, data.stage_id); }
         : null;
       showToast(text, undo);
     } catch (error) {
@@ -150,7 +150,7 @@
     }
   }
 
-  async function reopen(url, stageId, card) {
+  async function reopen(url, stageId) {
     toast.hidden = true;
     busy++;
     try {
@@ -159,7 +159,6 @@
       if (data.card) placeOnTop(cardFrom(data.card), stageId);
     } catch (error) {
       showAlert("Отменить не удалось: " + error.message);
-      void card;
     } finally {
       busy--;
     }
@@ -170,7 +169,6 @@
   function askReason() {
     busy++;
     return new Promise(function (resolve) {
-      const form = dialog.querySelector("form");
       const text = dialog.querySelector("textarea");
       text.value = "";
       dialog.returnValue = "";
@@ -179,7 +177,6 @@
         busy--;
         resolve(dialog.returnValue === "lost" ? text.value : null);
       });
-      void form;
       dialog.showModal();
       text.focus();
     });
@@ -323,6 +320,17 @@
 
   panel.addEventListener("click", function (event) {
     if (event.target.closest("[data-close-panel]")) closePanel();
+  });
+
+  // The panel's forms say what they changed (htmx `HX-Trigger` events).
+  page.addEventListener("crm:card-removed", function (event) {
+    const card = document.getElementById("card-" + event.detail.id);
+    if (card) card.remove();
+    poll();
+  });
+  page.addEventListener("crm:card-changed", function (event) {
+    refreshColumn(event.detail.stage_id);
+    poll();
   });
 
   // --- others' changes ---------------------------------------------------------------------
