@@ -510,6 +510,17 @@ class BoardReader(Protocol):
         company."""
         ...
 
+    def column(
+        self,
+        company_id: CompanyId,
+        funnel_id: FunnelId,
+        stage_id: StageId,
+        kind: BoardKind,
+        limit: int,
+    ) -> Row:
+        """One column as `board` gives it, with its `limit` newest cards."""
+        ...
+
     def cards(
         self,
         company_id: CompanyId,

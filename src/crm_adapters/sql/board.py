@@ -174,11 +174,30 @@ def _stages_version(rows: Iterable[Any]) -> str:
     return hashlib.blake2s(repr(parts).encode(), digest_size=8).hexdigest()
 
 
-def _column_rows(connection: Connection, statement: Select[Any]) -> list[Any]:
-    rows = connection.execute(statement).all()
+def _columns(
+    connection: Connection, company_id: CompanyId, funnel_id: FunnelId, items: _Items
+) -> tuple[list[dict[str, Any]], str, str]:
+    """The funnel's columns in order (without cards), the version of its stages, and its
+    name; NotFound outside the company."""
+    rows = connection.execute(_columns_statement(company_id, funnel_id, items)).all()
     if not rows:
         raise NotFound("Funnel")
-    return [row for row in rows if row.id is not None]  # a funnel without stages: no columns
+    stages = [row for row in rows if row.id is not None]  # a funnel without stages: none
+    columns = [
+        {
+            "id": row.id,
+            "name": row.name,
+            "color": str(row.color),
+            "order": row.order,
+            "is_final": row.is_final,
+            "is_success": row.is_success,
+            "open_count": int(row.open_count or 0),
+            "open_amount": exact_total(row.open_amount),
+            "version": _version(row),
+        }
+        for row in stages
+    ]
+    return columns, _stages_version(stages), rows[0].funnel_name
 
 
 def _card_fields(company_id: CompanyId, items: _Items, ranked: FromClause) -> Select[Any]:
@@ -286,8 +305,10 @@ class SqlBoard:
         )
         f = t.funnels
         with self.engine.connect() as connection:
-            rows = _column_rows(connection, _columns_statement(company_id, funnel_id, items))
-            cards: dict[Any, list[dict[str, Any]]] = {row.id: [] for row in rows}
+            columns, stages_version, funnel_name = _columns(
+                connection, company_id, funnel_id, items
+            )
+            cards: dict[Any, list[Row]] = {column["id"]: [] for column in columns}
             for card in connection.execute(cards_statement):
                 cards[card.stage_id].append(_card(card))
             funnels = connection.execute(
@@ -297,31 +318,35 @@ class SqlBoard:
                 )
                 .order_by(f.c.name, f.c.id)
             ).all()
-        columns = []
-        for row in rows:
-            shown = cards[row.id]
-            columns.append(
-                {
-                    "id": row.id,
-                    "name": row.name,
-                    "color": str(row.color),
-                    "order": row.order,
-                    "is_final": row.is_final,
-                    "is_success": row.is_success,
-                    "open_count": int(row.open_count or 0),
-                    "open_amount": exact_total(row.open_amount),
-                    "version": _version(row),
-                    "cards": shown[:per_column],
-                    "has_more": len(shown) > per_column,
-                }
-            )
+        for column in columns:
+            shown = cards[column["id"]]
+            column["cards"], column["has_more"] = shown[:per_column], len(shown) > per_column
         return {
             "id": funnel_id,
-            "name": rows[0].funnel_name if rows else None,
+            "name": funnel_name,
             "funnels": [{"id": funnel.id, "name": funnel.name} for funnel in funnels],
             "columns": columns,
-            "stages_version": _stages_version(rows),
+            "stages_version": stages_version,
         }
+
+    def column(
+        self,
+        company_id: CompanyId,
+        funnel_id: FunnelId,
+        stage_id: StageId,
+        kind: BoardKind,
+        limit: int,
+    ) -> Row:
+        items = ITEMS[kind]
+        with self.engine.connect() as connection:
+            columns, _, _ = _columns(connection, company_id, funnel_id, items)
+            found = next((column for column in columns if column["id"] == stage_id), None)
+            if found is None:
+                raise NotFound("Stage")
+            found["cards"], found["has_more"] = self._cards(
+                connection, company_id, stage_id, items, None, limit
+            )
+        return found
 
     def cards(
         self,
@@ -331,7 +356,18 @@ class SqlBoard:
         after: CardsAfter | None,
         limit: int,
     ) -> tuple[list[Row], bool]:
-        items = ITEMS[kind]
+        with self.engine.connect() as connection:
+            return self._cards(connection, company_id, stage_id, ITEMS[kind], after, limit)
+
+    @staticmethod
+    def _cards(
+        connection: Connection,
+        company_id: CompanyId,
+        stage_id: StageId,
+        items: _Items,
+        after: CardsAfter | None,
+        limit: int,
+    ) -> tuple[list[Row], bool]:
         table = items.table
         conditions = [table.c.stage_id == stage_id, *items.open_in(company_id)]
         if after is not None:
@@ -348,8 +384,7 @@ class SqlBoard:
         statement = _card_fields(company_id, items, ranked).order_by(
             ranked.c.stage_changed_at.desc(), ranked.c.id.desc()
         )
-        with self.engine.connect() as connection:
-            rows: list[Row] = [_card(row) for row in connection.execute(statement)]
+        rows: list[Row] = [_card(row) for row in connection.execute(statement)]
         return rows[:limit], len(rows) > limit
 
     def card(self, company_id: CompanyId, kind: BoardKind, item_id: uuid.UUID) -> Row | None:
@@ -365,16 +400,16 @@ class SqlBoard:
 
     def versions(self, company_id: CompanyId, funnel_id: FunnelId, kind: BoardKind) -> Row:
         with self.engine.connect() as connection:
-            rows = _column_rows(connection, _columns_statement(company_id, funnel_id, ITEMS[kind]))
+            columns, stages_version, _ = _columns(connection, company_id, funnel_id, ITEMS[kind])
         return {
-            "stages": _stages_version(rows),
-            "columns": {str(row.id): _version(row) for row in rows},
+            "stages": stages_version,
+            "columns": {str(column["id"]): column["version"] for column in columns},
             "headers": {
-                str(row.id): {
-                    "open_count": int(row.open_count or 0),
-                    "open_amount": str(exact_total(row.open_amount)),
+                str(column["id"]): {
+                    "open_count": column["open_count"],
+                    "open_amount": str(column["open_amount"]),
                 }
-                for row in rows
+                for column in columns
             },
         }
 

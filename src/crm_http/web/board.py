@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -80,9 +80,7 @@ def board_routes(blueprint: Blueprint, container: Container) -> None:
         now: datetime = clock().now()
         return now.date()
 
-    def render_column(
-        actor: Actor, funnel_id: FunnelId, kind: BoardKind, column: dict[str, Any]
-    ) -> str:
+    def render_column(funnel_id: FunnelId, kind: BoardKind, column: Any) -> str:
         return render_template(
             "web/_column.html",
             column=column,
@@ -124,11 +122,10 @@ def board_routes(blueprint: Blueprint, container: Container) -> None:
         actor = current_actor()
         kind = board_kind(request.args.get("kind"))
         shown = _shown(request.args.get("shown"))
-        board = reader().board(actor.company_id, FunnelId(funnel_id), kind, shown)
-        found = next((c for c in board["columns"] if c["id"] == stage_id), None)
-        if found is None:
-            abort(404)
-        return render_column(actor, FunnelId(funnel_id), kind, found)
+        found = reader().column(
+            actor.company_id, FunnelId(funnel_id), StageId(stage_id), kind, shown
+        )
+        return render_column(FunnelId(funnel_id), kind, found)
 
     @blueprint.get("/funnels/<uuid:funnel_id>/board/columns/<uuid:stage_id>/more")
     def more(funnel_id: uuid.UUID, stage_id: uuid.UUID) -> str:

@@ -262,3 +262,33 @@ def test_the_number_of_statements_does_not_grow_with_the_funnel(
     assert (
         statements(engine, lambda: board.versions(world.company_id, funnel, BoardKind.DEALS)) == 1
     )
+
+
+def test_one_column_again_keeps_as_many_cards_as_its_viewer_had_opened(
+    uow: Callable[[], SqlUnitOfWork], board: SqlBoard, engine: Engine
+) -> None:
+    world = new_world(uow)
+    funnel = world.funnels.create_funnel(world.admin, "Колонка")
+    first, second, *_ = world.stages(funnel)
+    for number in range(25):
+        deal(world, funnel, f"Сделка {number}", "2")
+        world.clock.advance(seconds=1)
+
+    def read() -> Any:
+        return board.column(world.company_id, funnel, first, BoardKind.DEALS, 22)
+
+    column = read()
+
+    assert (column["open_count"], column["open_amount"]) == (25, Decimal("50.00"))
+    assert (len(column["cards"]), column["has_more"]) == (22, True)
+    assert (
+        column["version"]
+        == board.versions(world.company_id, funnel, BoardKind.DEALS)["columns"][str(first)]
+    )
+    assert statements(engine, read) == 2
+    other = new_world(uow)
+    with pytest.raises(NotFound):
+        board.column(other.company_id, funnel, first, BoardKind.DEALS, 20)
+    elsewhere = other.funnels.create_funnel(other.admin, "Своя")
+    with pytest.raises(NotFound):  # a stage of another funnel
+        board.column(other.company_id, elsewhere, second, BoardKind.DEALS, 20)
