@@ -1,5 +1,6 @@
 """Bulk data for the benchmarks: one company with 200,000 leads, 50,000 deals and 600,000 stage
-transitions, written with COPY (the ORM would take minutes and measure itself, not the reads)."""
+transitions (or a `Size` of it), written with COPY (the ORM would take minutes and measure
+itself, not the reads)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,22 @@ EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 @attrs.frozen
+class Size:
+    leads: int
+    deals: int
+    contacts: int
+    measured_funnel_leads: int  # the first funnel holds this many; the rest share the others
+
+
+FULL = Size(LEADS, DEALS, CONTACTS, MEASURED_FUNNEL_LEADS)
+
+
+@attrs.frozen
 class Generated:
     company_id: uuid.UUID
-    funnel_id: uuid.UUID  # the funnel of MEASURED_FUNNEL_LEADS leads
+    funnel_id: uuid.UUID  # the funnel of `Size.measured_funnel_leads` leads
     stage_ids: tuple[uuid.UUID, ...]  # its stages, by order
+    funnel_ids: tuple[uuid.UUID, ...]  # every funnel, the measured one first
 
 
 def _copy(
@@ -37,14 +50,16 @@ def _copy(
             copy.write_row(row)
 
 
-def generate(dsn: str, seed: int = 7) -> Generated:
-    """Fills the (migrated, empty) database at `dsn`; a libpq URL, without a driver suffix."""
+def generate(dsn: str, seed: int = 7, size: Size = FULL) -> Generated:
+    """Fills the (migrated, empty) database at `dsn`; a libpq URL, without a driver suffix.
+    Contact `i` has the phone +7999 followed by `i` in seven digits; user `i` is
+    user{i}@bench.example."""
     chance = random.Random(seed)
     company = uuid.uuid4()
     users = [uuid.uuid4() for _ in range(USERS)]
     funnels = [uuid.uuid4() for _ in range(FUNNELS)]
     stages = {funnel: [uuid.uuid4() for _ in STAGES] for funnel in funnels}
-    contacts = [uuid.uuid4() for _ in range(CONTACTS)]
+    contacts = [uuid.uuid4() for _ in range(size.contacts)]
 
     def moment() -> datetime:
         return EPOCH + timedelta(seconds=chance.randrange(365 * 86400))
@@ -104,13 +119,12 @@ def generate(dsn: str, seed: int = 7) -> Generated:
         )
 
         lead_rows = []
-        for index in range(LEADS):
-            funnel = (
-                funnels[0] if index < MEASURED_FUNNEL_LEADS else funnels[1 + index % (FUNNELS - 1)]
-            )
+        for index in range(size.leads):
+            measured = index < size.measured_funnel_leads
+            funnel = funnels[0] if measured else funnels[1 + index % (FUNNELS - 1)]
             stage_index = chance.randrange(6)
             lead_rows.append((uuid.uuid4(), funnel, stage_index, moment()))
-        converted = {row[0] for row in chance.sample(lead_rows, DEALS)}
+        converted = {row[0] for row in chance.sample(lead_rows, size.deals)}
         deal_rows = []
         for lead_id, funnel, _, created in lead_rows:
             if lead_id in converted:
@@ -135,7 +149,7 @@ def generate(dsn: str, seed: int = 7) -> Generated:
                 (
                     lead,
                     company,
-                    contacts[i % CONTACTS],
+                    contacts[i % size.contacts],
                     funnel,
                     stages[funnel][k],
                     users[i % USERS],
@@ -164,7 +178,7 @@ def generate(dsn: str, seed: int = 7) -> Generated:
                     deal,
                     company,
                     lead,
-                    contacts[i % CONTACTS],
+                    contacts[i % size.contacts],
                     funnel,
                     stages[funnel][k],
                     users[i % USERS],
@@ -227,4 +241,4 @@ def generate(dsn: str, seed: int = 7) -> Generated:
         connection.commit()
         connection.autocommit = True
         connection.execute("VACUUM ANALYZE")
-    return Generated(company, funnels[0], tuple(stages[funnels[0]]))
+    return Generated(company, funnels[0], tuple(stages[funnels[0]]), tuple(funnels))
