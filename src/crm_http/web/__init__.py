@@ -3,6 +3,7 @@ and read model as the API, signed in by a session cookie."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,22 @@ from crm_http.web.signin import signin_routes
 
 HERE = Path(__file__).parent
 OPEN_ENDPOINTS = frozenset({"web.static", "web.login", "web.log_in"})
-STATIC_VERSION = "1"
 NAV = (
     ("web.home", "Доска"),
     ("web.contacts", "Контакты"),
     ("web.leads", "Лиды"),
     ("web.deals", "Сделки"),
 )
+
+
+def _static_version() -> str:
+    """A digest of the static files, part of every static URL: a browser never keeps a file
+    that changed."""
+    digest = hashlib.blake2s(digest_size=6)
+    for path in sorted((HERE / "static").rglob("*")):
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _error_page(status: int, title: str, detail: str) -> Response:
@@ -89,9 +99,17 @@ def install_web(app: Flask, container: Container, settings: Settings) -> None:
     blueprint.add_app_template_global(fmt.days_since, "days_since")
     blueprint.add_app_template_global(fmt.days_text, "days_text")
 
+    version = _static_version()
+
+    def static_max_age(_filename: str | None) -> int | None:
+        # A URL naming the current digest never changes its content: keep it a year.
+        return 31_536_000 if request.args.get("v") == version else None
+
+    blueprint.get_send_file_max_age = static_max_age  # type: ignore[method-assign]
+
     @blueprint.app_context_processor
     def static_version() -> dict[str, str]:
-        return {"static_version": STATIC_VERSION}
+        return {"static_version": version}
 
     # Pages answer errors as pages; the page's own scripts get problem+json, whose `detail`
     # they show (a refused move says why).
