@@ -105,7 +105,7 @@ def install_web(app: Flask, container: Container, settings: Settings) -> None:
         # A URL naming the current digest never changes its content: keep it a year.
         return 31_536_000 if request.args.get("v") == version else None
 
-    blueprint.get_send_file_max_age = static_max_age  # type: ignore[method-assign]
+    blueprint.get_send_file_max_age = static_max_age  # type: ignore[method-assign,assignment]
 
     @blueprint.app_context_processor
     def static_version() -> dict[str, str]:
