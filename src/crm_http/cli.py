@@ -265,11 +265,15 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="crm", description="The sales-funnel CRM.")
     commands = root.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="serve the HTTP API (gunicorn)")
+    serve = commands.add_parser(
+        "serve", help="serve the HTTP API (gunicorn worker processes serving with waitress)"
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=2)
-    serve.add_argument("--threads", type=int, default=8)
+    serve.add_argument("--workers", type=_positive, default=2, help="worker processes")
+    serve.add_argument(
+        "--threads", type=_positive, default=8, help="threads running requests, per worker"
+    )
     serve.set_defaults(run=cmd_serve)
 
     worker = commands.add_parser("worker", help="run background jobs (CRM_JOBS=db or dramatiq)")

@@ -67,6 +67,9 @@ class Settings:
     job_sweep_seconds: float = 5.0
     job_poll_seconds: float = 1.0
     job_grace_seconds: float = 20.0
+    # `crm serve`: how long a client has to send a whole request (headers and body) from its
+    # first byte, and how long an idle connection stays open, before the server closes it.
+    http_read_timeout: float = 20.0
 
     def __attrs_post_init__(self) -> None:
         if self.jobs not in JOB_MODES:
@@ -100,6 +103,7 @@ class Settings:
             job_sweep_seconds=_seconds(environ, "CRM_JOB_SWEEP_SECONDS", 5.0),
             job_poll_seconds=_seconds(environ, "CRM_JOB_POLL_SECONDS", 1.0),
             job_grace_seconds=_seconds(environ, "CRM_JOB_GRACE_SECONDS", 20.0, least=0),
+            http_read_timeout=_seconds(environ, "CRM_HTTP_READ_TIMEOUT", 20.0, least=1),
         )
 
     def encryption_key(self) -> str:

@@ -1,14 +1,215 @@
-"""`crm serve`: the API under gunicorn, threaded so that slow requests do not block others."""
+"""`crm serve`: gunicorn's worker processes, each serving the API with waitress, which reads a
+whole request before one of its threads runs the app, so that slow clients hold no thread."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
+import os
+import resource
+import time
+import uuid
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.base import Worker
+from waitress import wasyncore
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
+from waitress.server import TcpWSGIServer
+from waitress.task import ErrorTask, ThreadedTaskDispatcher
+from waitress.utilities import BadRequest
 
-from crm_http.app import create_app
+from crm_http import problems
+from crm_http.app import MAX_BODY, access_log, create_app
 from crm_http.config import Settings
+
+MAX_TARGET = 8 * 1024  # the path and query of a request
+MAX_HEAD = 64 * 1024  # its request line and headers together
+# A body is refused as it arrives once it passes the app's limit and some room for chunked
+# framing; one between the two is read whole and refused by the app (MAX_BODY).
+MAX_READ_BODY = MAX_BODY + 64 * 1024
+CONNECTIONS_PER_WORKER = 1000
+# Descriptors a worker keeps back from client connections: its database connections, bodies
+# spooled to temporary files, logs. Past the limit, accept() would fail in a busy loop.
+RESERVED_DESCRIPTORS = 128
+STOP_LINGER = 2.0  # seconds a stopping worker waits for requests it has begun to receive
+
+DETAILS = {
+    413: f"The request body is over {MAX_BODY} bytes.",
+    414: f"The request target (path and query) is over {MAX_TARGET} bytes.",
+    431: f"The request line and headers are over {MAX_HEAD} bytes.",
+}
+TITLES = {414: "URI too long", 431: "Request headers too large"}
+
+
+class TargetTooLong(BadRequest):  # type: ignore[misc]
+    code = 414
+    reason = "URI Too Long"
+
+
+class _Request(HTTPRequestParser):  # type: ignore[misc]
+    """A request as it arrives, stamped with the time of its first byte."""
+
+    def __init__(self, adj: Adjustments) -> None:
+        super().__init__(adj)
+        self.started = time.monotonic()
+
+    def parse_header(self, header_plus: bytes) -> None:
+        super().parse_header(header_plus)
+        if len(self.request_uri) > MAX_TARGET:
+            self.error = TargetTooLong(DETAILS[414])
+            self.completed = True
+
+
+class _Refusal(ErrorTask):  # type: ignore[misc]
+    """A request refused before the app sees it (too large, too long, malformed): answered
+    as problem+json and written to the access log like the app's own answers."""
+
+    def execute(self) -> None:
+        error = self.request.error
+        code = error.code
+        title = TITLES.get(code) or problems.HTTP_TITLES.get(code, error.reason)
+        body = problems.problem(code, title, DETAILS.get(code, error.body)).get_data()
+        request_id = self.request.headers.get("X_REQUEST_ID") or uuid.uuid4().hex
+        self.status = f"{code} {error.reason}"
+        self.response_headers.append(("Content-Type", problems.PROBLEM_TYPE))
+        self.response_headers.append(("X-Request-ID", request_id))
+        self.set_close_on_finish()  # the rest of the request may still be on its way
+        self.content_length = len(body)
+        self.write(body)
+        # A 431's request line was never read (waitress puts `GET /` in its place); a 414's
+        # path is not worth a log line of its own size.
+        line_read = code != 431
+        access_log.info(
+            json.dumps(
+                {
+                    "method": (self.request.command or None) if line_read else None,
+                    "path": (self.request.path or None) if line_read and code != 414 else None,
+                    "status": code,
+                    "duration_ms": round((time.monotonic() - self.request.started) * 1000, 1),
+                    "request_id": request_id,
+                }
+            )
+        )
+
+
+class _Channel(HTTPChannel):  # type: ignore[misc]
+    parser_class = _Request
+    error_task_class = _Refusal
+
+
+class _Listener(TcpWSGIServer):  # type: ignore[misc]
+    """One of gunicorn's listening sockets, served by waitress in this worker."""
+
+    channel_class = _Channel
+
+    def maintenance(self, now: float) -> None:
+        # waitress closes the connections idle for `channel_timeout`; a client that sends a
+        # byte now and then must also have sent its whole request within that time.
+        super().maintenance(now)
+        cutoff = time.monotonic() - self.adj.channel_timeout
+        for channel in self.active_channels.values():
+            arriving = channel.request
+            if arriving is not None and not channel.requests and arriving.started < cutoff:
+                channel.will_close = True
+
+
+class _Wakeup(wasyncore.file_dispatcher):  # type: ignore[misc]
+    """gunicorn's signal pipe, watched by the loop: a signal (SIGTERM) wakes it at once."""
+
+    def handle_read(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            self.socket.recv(64)
+
+    def writable(self) -> bool:
+        return False
+
+
+def _busy(channel: HTTPChannel) -> bool:
+    """A request read and not answered yet, or an answer not sent yet."""
+    return bool(channel.requests or channel.total_outbufs_len)
+
+
+class WaitressWorker(Worker):  # type: ignore[misc]
+    """Its main thread reads and writes every connection without blocking; a request goes to
+    one of `threads` threads once it has arrived whole, within the read timeout."""
+
+    def run(self) -> None:
+        settings: Settings = self.app.settings
+        timeout = math.ceil(settings.http_read_timeout)
+        adjustments = Adjustments(
+            threads=self.cfg.threads,
+            backlog=self.cfg.backlog,
+            connection_limit=self._connection_limit(),
+            channel_timeout=timeout,
+            cleanup_interval=1,
+            max_request_header_size=MAX_HEAD,
+            max_request_body_size=MAX_READ_BODY,
+            asyncore_use_poll=True,  # select() cannot watch descriptors past 1024
+            clear_untrusted_proxy_headers=False,  # the app sees the headers as they were sent
+        )
+        connections: dict[int, Any] = {}  # waitress's map: listeners, wake-up pipes, clients
+        _Wakeup(self.PIPE[0], connections)
+        dispatcher = ThreadedTaskDispatcher()
+        dispatcher.set_thread_count(adjustments.threads)
+        listeners = [
+            _Listener(
+                self.wsgi,
+                connections,
+                True,
+                listener.sock,
+                dispatcher=dispatcher,
+                adj=adjustments,
+                bind_socket=False,
+                sockinfo=(
+                    listener.sock.family,
+                    listener.sock.type,
+                    listener.sock.proto,
+                    listener.sock.getsockname(),
+                ),
+            )
+            for listener in self.sockets
+        ]
+        while self.alive and self.ppid == os.getppid():
+            self.notify()
+            wasyncore.loop(timeout=1.0, use_poll=True, map=connections, count=1)
+        self._stop(listeners, connections, dispatcher)
+
+    def _stop(
+        self,
+        listeners: list[_Listener],
+        connections: dict[int, Any],
+        dispatcher: ThreadedTaskDispatcher,
+    ) -> None:
+        """Takes no new connection and answers the requests already sent: those read whole
+        within the graceful timeout, those still arriving if they finish within STOP_LINGER.
+        Then closes every connection."""
+        for listener in listeners:
+            listener.accepting = False
+        started = time.monotonic()
+        deadline = started + self.cfg.graceful_timeout
+        linger = started + min(STOP_LINGER, self.cfg.graceful_timeout)
+        wasyncore.loop(timeout=0, use_poll=True, map=connections, count=1)  # what has come
+        while time.monotonic() < deadline:
+            channels = [c for c in connections.values() if isinstance(c, HTTPChannel)]
+            arriving = time.monotonic() < linger and any(c.request is not None for c in channels)
+            if not arriving and not any(map(_busy, channels)):
+                break
+            self.notify()
+            wasyncore.loop(timeout=0.1, use_poll=True, map=connections, count=1)
+        dispatcher.shutdown(timeout=1)
+        wasyncore.close_all(connections)
+
+    def _connection_limit(self) -> int:
+        wanted: int = self.cfg.worker_connections
+        descriptors, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if descriptors == resource.RLIM_INFINITY:
+            return wanted
+        return max(1, min(wanted, descriptors - RESERVED_DESCRIPTORS))
 
 
 class CrmServer(BaseApplication):  # type: ignore[misc]
@@ -30,8 +231,9 @@ def serve(settings: Settings, host: str, port: int, *, workers: int, threads: in
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": WaitressWorker,
         "threads": threads,
+        "worker_connections": CONNECTIONS_PER_WORKER,
         "timeout": 60,
         "graceful_timeout": 10,
         "accesslog": None,  # the app writes its own structured request log
