@@ -194,9 +194,12 @@ class Lead(StageTracked):
         title: str | None = None,
         amount: Money | None = None,
         stage_id: StageId | None = None,
+        stage_field: str = "stage_id",
         expected_close_date: date | None = None,
     ) -> Deal:
-        """The deal this lead becomes; the lead is then `converted` and never moves again."""
+        """The deal this lead becomes; the lead is then `converted` and never moves again.
+        A `stage_id` outside the funnel is an error on `stage_field`, the name the caller's
+        body gave it (`stage_id` of convert_to_deal, `stage` of a new deal)."""
         if self.status == LeadStatus.CONVERTED:
             raise Conflict("The lead has already been converted to a deal.")
         if self.status == LeadStatus.LOST:
@@ -208,7 +211,7 @@ class Lead(StageTracked):
             contact_id=self.contact_id,
             funnel=funnel,
             stage_id=stage_id or self.stage_id,
-            stage_field="stage_id",
+            stage_field=stage_field,
             title=title or self.title,
             now=now,
             actor=actor,

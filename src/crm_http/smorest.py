@@ -96,6 +96,7 @@ class ProblemAnswers(BasePlugin):
             for status in [status for status in responses if isinstance(status, int)]:
                 responses[str(status)] = responses.pop(status)
             statuses = {status for status in responses if status.isdigit() and int(status) >= 400}
+            statuses.add("503")  # every operation reads the database, which may stop answering
             if operation.get("security") != []:
                 statuses.add("401")
             parameters = {parameter.get("name") for parameter in operation.get("parameters", [])}
@@ -224,6 +225,9 @@ def swagger_ui_assets() -> FlaskBlueprint:
 
 class Api(flask_smorest.Api):  # type: ignore[misc]
     ERROR_SCHEMA = Problem
+    # No catch-all `default` answer (flask-smorest's is application/json, and a `default`
+    # would make any status code "documented"): each operation lists the statuses it gives.
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def __init__(self, app: Any) -> None:
         marshmallow = MarshmallowPlugin(schema_name_resolver=schema_name)

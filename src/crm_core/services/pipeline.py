@@ -314,6 +314,7 @@ class DealUseCases(UseCases):
                     title=command.title,
                     amount=None,  # the command's amount, if any, is set below
                     stage_id=command.stage_id,
+                    stage_field="stage",
                 )
                 uow.leads.save(lead)
             else:

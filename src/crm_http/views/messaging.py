@@ -322,6 +322,7 @@ def messages_blueprint(container: Container) -> Blueprint:
     @blp.route("/mark_read/", methods=["POST"])
     @blp.arguments(MarkReadBody)
     @blp.response(200, MarkReadAnswer)
+    @blp.alt_response(404, description="One of the `ids` is no message of the caller's company.")
     def mark_read_bulk(body: dict[str, Any]) -> dict[str, int]:
         """Incoming messages become read: the `ids`, or all of a `contact`'s."""
         contact = body.get("contact")
