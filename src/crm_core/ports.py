@@ -19,7 +19,7 @@ from crm_core.inbox import Delivery, StatusItem
 from crm_core.jobs import Job, NewJob, Outcome
 from crm_core.lead import Lead
 from crm_core.messaging import ChatType, Message, MessagingAccount
-from crm_core.tenancy import ApiToken, Branch, Company, User
+from crm_core.tenancy import ApiToken, Branch, Company, Credential, User
 from crm_core.values import (
     AccountId,
     ActivityId,
@@ -89,6 +89,12 @@ class TokenRepository(Protocol):
         ...
 
     def save(self, token: ApiToken) -> None: ...
+
+
+class CredentialReader(Protocol):
+    """Reads a token with its user (authentication runs on every request: one read)."""
+
+    def credential(self, token_hash: str) -> Credential | None: ...
 
 
 class BranchRepository(Protocol):

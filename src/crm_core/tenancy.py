@@ -243,6 +243,24 @@ class ApiToken:
         return self.revoked_at is None
 
 
+@attrs.frozen
+class Credential:
+    """A token as a request presents it, read together with its user in one go: whether it
+    admits the caller is the rule below, wherever it was read."""
+
+    user_id: UserId
+    company_id: CompanyId
+    role: Role
+    user_is_active: bool
+    revoked_at: datetime | None
+
+    def actor(self) -> Actor | None:
+        """The caller, while the token is not revoked and its user is active."""
+        if self.revoked_at is not None or not self.user_is_active:
+            return None
+        return Actor(user_id=self.user_id, company_id=self.company_id, role=self.role)
+
+
 # --- password guessing ---------------------------------------------------------------------
 
 ADDRESS_LENGTH = 64  # an IPv6 address with a zone fits

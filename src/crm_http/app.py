@@ -109,10 +109,19 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
 def _install_request_hooks(app: Flask, container: Container, settings: Settings) -> None:
     # Hooks run in the order they are installed: a preflight is answered before any auth.
+    reads = container.reads()
+
     @app.before_request
     def start() -> None:
         g.started = time.perf_counter()
         g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        g.reads = reads.begin_scope()  # one connection for the request's reads
+
+    @app.teardown_request
+    def end_reads(_error: BaseException | None) -> None:
+        token = g.pop("reads", None)
+        if token is not None:
+            reads.end_scope(token)
 
     install_cors(app, settings.cors_origins)
 

@@ -16,6 +16,7 @@ from crm_adapters.sql.engine import create_database_engine
 from crm_adapters.sql.jobs import SqlJobStore
 from crm_adapters.sql.pushes import SqlPushSource
 from crm_adapters.sql.read_model import SqlReadModel
+from crm_adapters.sql.reads import ReadConnections, SqlCredentials
 from crm_adapters.sql.unit_of_work import unit_of_work_factory
 from crm_adapters.system import FernetSecretBox, ScryptPasswordHasher, SystemClock
 from crm_adapters.wazzup import WazzupGateway, read_delivery
@@ -99,8 +100,12 @@ class Container(containers.DeclarativeContainer):
     )
     # The use cases take a callable that opens a new unit of work per call.
     uow = providers.Singleton(unit_of_work_factory, engine, wake=waker)
-    read_model = providers.Singleton(SqlReadModel, engine=engine, public_url=settings.public_url)
-    board = providers.Singleton(SqlBoard, engine)
+    # Reads share one autocommit connection per request (see crm_adapters.sql.reads).
+    reads = providers.Singleton(ReadConnections, engine)
+    read_model = providers.Singleton(
+        SqlReadModel, engine=engine, public_url=settings.public_url, reads=reads
+    )
+    board = providers.Singleton(SqlBoard, engine, reads)
     database_check = providers.Singleton(_database_check, engine)
 
     clock = providers.Singleton(SystemClock)
@@ -157,6 +162,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         hasher=hasher,
         default_region=settings.default_region,
+        credentials=providers.Singleton(SqlCredentials, reads),
     )
     funnels = providers.Singleton(FunnelUseCases, uow=uow, clock=clock)
     contacts = providers.Singleton(ContactUseCases, uow=uow, clock=clock)

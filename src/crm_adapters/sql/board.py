@@ -25,6 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from crm_adapters.sql import tables as t
 from crm_adapters.sql.read_model import person_name
+from crm_adapters.sql.reads import ReadConnections
 from crm_adapters.sql.statistics import exact_sum, exact_total
 from crm_core.activity import ActivityType
 from crm_core.errors import NotFound
@@ -279,8 +280,8 @@ def _card(row: Any) -> dict[str, Any]:
 class SqlBoard:
     """crm_core.ports.BoardReader on SQL: each call is one short read-only transaction."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine, reads: ReadConnections | None = None) -> None:
+        self.reads = reads or ReadConnections(engine)
 
     def board(
         self, company_id: CompanyId, funnel_id: FunnelId, kind: BoardKind, per_column: int
@@ -304,7 +305,7 @@ class SqlBoard:
             .order_by(ranked.c.stage_id, ranked.c.place)
         )
         f = t.funnels
-        with self.engine.connect() as connection:
+        with self.reads.connect() as connection:
             columns, stages_version, funnel_name = _columns(
                 connection, company_id, funnel_id, items
             )
@@ -338,7 +339,7 @@ class SqlBoard:
         limit: int,
     ) -> Row:
         items = ITEMS[kind]
-        with self.engine.connect() as connection:
+        with self.reads.connect() as connection:
             columns, _, _ = _columns(connection, company_id, funnel_id, items)
             found = next((column for column in columns if column["id"] == stage_id), None)
             if found is None:
@@ -356,7 +357,7 @@ class SqlBoard:
         after: CardsAfter | None,
         limit: int,
     ) -> tuple[list[Row], bool]:
-        with self.engine.connect() as connection:
+        with self.reads.connect() as connection:
             return self._cards(connection, company_id, stage_id, ITEMS[kind], after, limit)
 
     @staticmethod
@@ -394,12 +395,12 @@ class SqlBoard:
             .where(items.table.c.id == item_id, *items.open_in(company_id))
             .subquery("ranked")
         )
-        with self.engine.connect() as connection:
+        with self.reads.connect() as connection:
             row = connection.execute(_card_fields(company_id, items, chosen)).first()
         return None if row is None else _card(row)
 
     def versions(self, company_id: CompanyId, funnel_id: FunnelId, kind: BoardKind) -> Row:
-        with self.engine.connect() as connection:
+        with self.reads.connect() as connection:
             columns, stages_version, _ = _columns(connection, company_id, funnel_id, ITEMS[kind])
         return {
             "stages": stages_version,

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 DEFAULT_SQLITE_PATH = Path("var") / "crm.sqlite3"
 # A request never waits on the database for more than a few seconds (then it answers 503):
 # connecting, taking a pooled connection, waiting for a lock and running one statement are
 # each bounded by this. Migrations pass `max_wait=None`: a long ALTER is not a stuck server.
 MAX_WAIT_SECONDS = 5.0
+POOL_SIZE = 16
+IDLE_PING_SECONDS = 10.0
 
 
 def default_database_url() -> str:
@@ -32,6 +36,7 @@ def create_database_engine(
     """
     parsed = make_url(url or default_database_url())
     backend = parsed.get_backend_name()
+
     if backend == "sqlite":
         return _sqlite_engine(parsed, max_wait, options)
     if backend == "postgresql":
@@ -43,14 +48,11 @@ def create_database_engine(
         }
         if max_wait is not None:
             options.setdefault("pool_timeout", max_wait)
+        _pool_size(options)
         # hide_parameters: a failing statement's log line must not carry contacts' data or hashes.
-        return create_engine(
-            parsed,
-            pool_pre_ping=True,
-            hide_parameters=True,
-            connect_args=connect_args,
-            **options,
-        )
+        engine = create_engine(parsed, hide_parameters=True, connect_args=connect_args, **options)
+        _ping_when_idle(engine)
+        return engine
     raise ValueError(f"unsupported database: {parsed.drivername}")
 
 
@@ -74,6 +76,42 @@ def _postgres_bounds(max_wait: float | None, query: Mapping[str, Any]) -> dict[s
     return {name: value for name, value in bounds.items() if name == "options" or name not in query}
 
 
+def _ping_when_idle(engine: Engine) -> None:
+    """Checks a pooled connection before use only when it has lain idle for a while (the
+    server may have restarted or dropped it meanwhile): a busy server pays no ping per
+    request. A dead one is replaced by a new connection, up to the pool's three tries; a
+    connection that dies in use fails that request alone, and the pool then drops the
+    connections older than the failure."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            # The driver may have opened a transaction for the ping: a connection leaves the
+            # pool idle, or it could not be switched to autocommit for a read.
+            connection.rollback()
+        except Exception as error:  # whatever the driver says, this connection is gone
+            raise DisconnectionError("a pooled connection did not answer") from error
+
+
+def _pool_size(options: dict[str, Any]) -> None:
+    """A request may hold two connections at once (its reads' and its unit of work's), on
+    each of a worker's threads."""
+    options.setdefault("pool_size", POOL_SIZE)
+    options.setdefault("max_overflow", POOL_SIZE)
+
+
 def _casefold(value: str | None) -> str | None:
     return value.casefold() if isinstance(value, str) else value
 
@@ -87,6 +125,7 @@ def _sqlite_engine(url: Any, max_wait: float | None, options: dict[str, Any]) ->
     if max_wait is not None and database and database != ":memory:" and "file:" not in database:
         # A file database has a queue of connections (memory ones have one per thread).
         options.setdefault("pool_timeout", max_wait)
+        _pool_size(options)
     connect_args = {
         "timeout": busy_timeout_ms / 1000,
         # The server answers from several threads; the pool hands each its own connection.

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm_adapters.sql import tables
+from crm_adapters.sql.reads import ReadConnections
 from crm_adapters.sql.statistics import funnel_statistics
 from crm_adapters.sql.types import (
     ColorType,
@@ -716,8 +717,14 @@ def _as_uuid(value: object) -> uuid.UUID | None:
 class SqlReadModel:
     """crm_core.ports.ReadModel on SQL: each call is one short read-only transaction."""
 
-    def __init__(self, engine: Engine, public_url: str = DEFAULT_PUBLIC_URL) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        public_url: str = DEFAULT_PUBLIC_URL,
+        reads: ReadConnections | None = None,
+    ) -> None:
         self.engine = engine
+        self.reads = reads or ReadConnections(engine)
         self._regions: dict[CompanyId, str] = {}
         accounts = LIST_SPECS[Resource.ACCOUNTS]
         self.specs = {
@@ -732,7 +739,7 @@ class SqlReadModel:
         count_from: FromClause = spec.table
         if spec.company.table is not spec.table or query.search:
             count_from = spec.source
-        with self.engine.connect() as connection:
+        with self.reads.connect() as connection:
             conditions = _conditions(
                 spec, company_id, query, lambda: self._region(connection, company_id)
             )
@@ -770,7 +777,7 @@ class SqlReadModel:
             .select_from(spec.source)
             .where(spec.company == company_id, spec.table.c.id == key)
         )
-        with self.engine.connect() as connection:
+        with self.reads.connect() as connection:
             rows = self._rows(connection, resource, spec, statement)
         if not rows:
             raise NotFound(spec.kind)
@@ -801,7 +808,7 @@ class SqlReadModel:
     def funnel_statistics(
         self, company_id: CompanyId, funnel_id: FunnelId, period: StatisticsFilter
     ) -> Row:
-        with self.engine.connect() as connection:
+        with self.reads.connect() as connection:
             return funnel_statistics(connection, company_id, funnel_id, period)
 
     def contact_timeline(
@@ -822,7 +829,7 @@ class SqlReadModel:
                 literal("message").label("kind"),
             ).where(messages.c.company_id == company_id, messages.c.contact_id == contact_id),
         ).subquery("timeline")
-        with self.engine.connect() as connection:
+        with self.reads.connect() as connection:
             contact_exists = connection.scalar(
                 select(t.contacts.c.id).where(
                     t.contacts.c.company_id == company_id, t.contacts.c.id == contact_id

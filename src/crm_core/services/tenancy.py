@@ -9,13 +9,14 @@ import attrs
 
 from crm_core.commands import UNSET, Maybe
 from crm_core.errors import Conflict, InvalidValue, ValidationFailed
-from crm_core.ports import Clock, PasswordHasher, UnitOfWork
+from crm_core.ports import Clock, CredentialReader, PasswordHasher, UnitOfWork
 from crm_core.services.base import UnitOfWorkFactory, UseCases
 from crm_core.tenancy import (
     Actor,
     ApiToken,
     Branch,
     Company,
+    Credential,
     LoginThrottle,
     Role,
     User,
@@ -82,6 +83,28 @@ class ChangeBranch:
 # --- use cases -----------------------------------------------------------------------------
 
 
+@attrs.frozen
+class CredentialsInUnitOfWork:
+    """A CredentialReader through the repositories (an adapter may read it in one
+    statement instead)."""
+
+    uow: UnitOfWorkFactory
+
+    def credential(self, token_hash: str) -> Credential | None:
+        with self.uow() as uow:
+            token = uow.tokens.by_hash(token_hash)
+            user = None if token is None else uow.users.find(token.user_id)
+            if token is None or user is None:
+                return None
+            return Credential(
+                user_id=user.id,
+                company_id=user.company_id,
+                role=user.role,
+                user_is_active=user.is_active,
+                revoked_at=token.revoked_at,
+            )
+
+
 class AccessUseCases(UseCases):
     def __init__(
         self,
@@ -90,11 +113,13 @@ class AccessUseCases(UseCases):
         hasher: PasswordHasher,
         default_region: str = "RU",
         throttle: LoginThrottle | None = None,
+        credentials: CredentialReader | None = None,
     ) -> None:
         super().__init__(uow, clock)
         self.hasher = hasher
         self.default_region = default_region
         self.throttle = throttle or LoginThrottle()
+        self.credentials = credentials or CredentialsInUnitOfWork(uow)
         self._decoy: str | None = None
 
     def create_user(
@@ -255,14 +280,8 @@ class AccessUseCases(UseCases):
             return secret
 
     def authenticate(self, secret: str) -> Actor | None:
-        with self.uow() as uow:
-            token = uow.tokens.by_hash(hash_token(secret))
-            if token is None or not token.is_active:
-                return None
-            user = uow.users.find(token.user_id)
-            if user is None or not user.is_active:
-                return None
-            return Actor(user_id=user.id, company_id=user.company_id, role=user.role)
+        credential = self.credentials.credential(hash_token(secret))
+        return None if credential is None else credential.actor()
 
     def revoke_token(self, secret: str) -> None:
         with self.uow() as uow:

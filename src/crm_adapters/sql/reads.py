@@ -1,0 +1,100 @@
+"""Connections for reads, and the token read that authenticates every request.
+
+A read needs no transaction of its own: under READ COMMITTED each statement sees the data
+committed before it began whether or not a BEGIN came first. So reads run in autocommit mode,
+which spares the BEGIN and ROLLBACK round trips; and within a scope (one HTTP request), every
+read uses the same pooled connection, taken at the first read and given back at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import attrs
+from sqlalchemy import Connection, Engine, select
+
+from crm_adapters.sql import tables as t
+from crm_core.tenancy import Credential
+
+
+@attrs.define
+class _Scope:
+    connection: Connection | None = None
+
+
+class ReadConnections:
+    """Where reads get their connection: the scope's (see `scope`), or a new one per read."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._scope: ContextVar[_Scope | None] = ContextVar(f"reads_{id(self)}", default=None)
+
+    def _open(self) -> Connection:
+        return self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        scope = self._scope.get()
+        if scope is None:
+            with self._open() as connection:
+                yield connection
+            return
+        if scope.connection is None:
+            scope.connection = self._open()
+        yield scope.connection
+
+    def begin_scope(self) -> object:
+        """Starts a scope in this context (no connection is taken until a read needs one);
+        `end_scope` with the returned token gives the connection back."""
+        return self._scope.set(_Scope())
+
+    def end_scope(self, token: object) -> None:
+        scope = self._scope.get()
+        self._scope.reset(token)  # type: ignore[arg-type]
+        if scope is not None and scope.connection is not None:
+            scope.connection.close()
+
+    @contextmanager
+    def scope(self) -> Iterator[None]:
+        token = self.begin_scope()
+        try:
+            yield
+        finally:
+            self.end_scope(token)
+
+
+class SqlCredentials:
+    """crm_core.ports.CredentialReader: the token and its user in one statement."""
+
+    def __init__(self, reads: ReadConnections) -> None:
+        self.reads = reads
+
+    def credential(self, token_hash: str) -> Credential | None:
+        tokens, users = t.api_tokens, t.users
+        statement = (
+            select(
+                users.c.id,
+                users.c.company_id,
+                users.c.role,
+                users.c.is_active,
+                tokens.c.revoked_at,
+            )
+            .join_from(tokens, users, users.c.id == tokens.c.user_id)
+            .where(tokens.c.token_hash == token_hash)
+        )
+        with self.reads.connect() as connection:
+            row = connection.execute(statement).first()
+        if row is None:
+            return None
+        return Credential(
+            user_id=row.id,
+            company_id=row.company_id,
+            role=row.role,
+            user_is_active=row.is_active,
+            revoked_at=row.revoked_at,
+        )
+
+
+__all__ = ["ReadConnections", "SqlCredentials"]
