@@ -1,15 +1,23 @@
-"""The whole suite: PostgreSQL tests run when CRM_TEST_POSTGRES_URL names a server, and
-without one they are left out with a single line saying so (not hundreds of skips)."""
+"""The whole suite: PostgreSQL tests run when CRM_TEST_POSTGRES_URL names a server, and the
+browser tests when Debian's chromium is installed; without either, its tests are left out
+with a single line saying so (not hundreds of skips)."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 POSTGRES_ABSENT = (
     "PostgreSQL: CRM_TEST_POSTGRES_URL is not set, so the PostgreSQL half of the integration "
     "tests is not run (.ci/run sets it)."
+)
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_TESTS = Path(__file__).parent / "browser"
+CHROMIUM_ABSENT = (
+    f"Browser: {CHROMIUM} is missing, so the tests in tests/browser are not run "
+    "(.ci/run installs Debian's chromium)."
 )
 
 
@@ -20,12 +28,18 @@ def _postgres_url() -> str:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _postgres_url():
         terminalreporter.write_line(POSTGRES_ABSENT)
+    if not CHROMIUM.exists():
+        terminalreporter.write_line(CHROMIUM_ABSENT)
+
+
+def _left_out(item: pytest.Item) -> bool:
+    if not _postgres_url() and item.get_closest_marker("postgres"):
+        return True
+    return not CHROMIUM.exists() and BROWSER_TESTS in item.path.parents
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if _postgres_url():
-        return
-    absent = [item for item in items if item.get_closest_marker("postgres")]
+    absent = [item for item in items if _left_out(item)]
     if absent:
         config.hook.pytest_deselected(items=absent)
-        items[:] = [item for item in items if not item.get_closest_marker("postgres")]
+        items[:] = [item for item in items if not _left_out(item)]

@@ -98,8 +98,14 @@ def to_login() -> BaseResponse:
 
 
 def safe_next(target: Any) -> str:
-    """Where to go after signing in: a path of this app only (never another site)."""
-    if isinstance(target, str) and target.startswith("/app/") and not target.startswith("//"):
+    """Where to go after signing in: a path of this app only (never another site, and never
+    a control character that would end the Location header)."""
+    if (
+        isinstance(target, str)
+        and target.startswith("/app/")
+        and target.isprintable()
+        and "\\" not in target
+    ):
         return target
     return url_for("web.home")
 

@@ -1,0 +1,430 @@
+"""The web app's defences over HTTP: CSRF on every state-changing /app endpoint, tenancy of
+pages and moves, the session cookie, redirects to the login page, logout, the login
+throttle and where `next` may lead."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import attrs
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.routing import AnyConverter, IntegerConverter, Rule, UUIDConverter
+from werkzeug.test import TestResponse
+
+from crm_adapters.sql.migrate import upgrade
+from crm_core.tenancy import Role
+from crm_http.app import create_app
+from crm_http.config import Settings
+from crm_http.container import Container
+
+PASSWORD = "security-password-1"
+META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+HOST = "http://localhost"
+
+
+def container_of(app: Flask) -> Container:
+    container: Container = app.extensions["crm.container"]
+    return container
+
+
+def make_app(database_url: str, var_dir: Any, public_url: str) -> Flask:
+    settings = Settings(
+        database_url=database_url,
+        public_url=public_url,
+        secret_key="test-secret",
+        var_dir=var_dir,
+    )
+    app = create_app(settings, Container())
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture(scope="module")
+def app(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    upgrade(module_database_url)
+    app = make_app(module_database_url, tmp_path_factory.mktemp("var"), "http://127.0.0.1:8000")
+    yield app
+    container_of(app).engine().dispose()
+
+
+@attrs.define
+class Company:
+    """A company made through the API: an admin and a manager, a funnel and a deal."""
+
+    app: Flask
+    admin_email: str
+    manager_email: str
+    token: str
+    funnel: dict[str, Any]
+    deal: dict[str, Any]
+
+    def api(self, method: str, path: str, json: Any = None, status: int = 200) -> Any:
+        answer = self.app.test_client().open(
+            f"/api/crm/{path}",
+            method=method,
+            json=json,
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
+        assert answer.status_code == status, answer.get_data(as_text=True)
+        return answer.get_json()
+
+    def stage(self, name: str) -> str:
+        return str(next(s["id"] for s in self.funnel["stages"] if s["name"] == name))
+
+
+def new_company(app: Flask, name: str) -> Company:
+    tag = uuid.uuid4().hex[:8]
+    admin_email, manager_email = f"admin-{tag}@example.com", f"manager-{tag}@example.com"
+    access = container_of(app).access()
+    _, token = access.create_user(f"{name} {tag}", admin_email, PASSWORD, Role.ADMIN)
+    access.create_user(f"{name} {tag}", manager_email, PASSWORD, Role.MANAGER)
+    company = Company(app, admin_email, manager_email, token, {}, {})
+    company.funnel = company.api("POST", "funnels/", {"name": f"Воронка {name}"}, 201)
+    contact = company.api(
+        "POST", "contacts/", {"first_name": "Анна", "email": f"anna-{tag}@example.com"}, 201
+    )
+    company.deal = company.api(
+        "POST",
+        "deals/",
+        {"contact": contact["id"], "funnel": company.funnel["id"], "title": f"Сделка {name}"},
+        201,
+    )
+    return company
+
+
+@pytest.fixture(scope="module")
+def ours(app: Flask) -> Company:
+    return new_company(app, "Ромашка")
+
+
+@pytest.fixture(scope="module")
+def theirs(app: Flask) -> Company:
+    return new_company(app, "Лютик")
+
+
+def csrf_of(page: TestResponse) -> str:
+    found = META_CSRF.search(page.get_data(as_text=True))
+    assert found, "the page has no csrf-token meta"
+    return found.group(1)
+
+
+def log_in(client: FlaskClient, email: str, password: str = PASSWORD, **extra: str) -> TestResponse:
+    """The login form as a browser sends it (with the CSRF token of the login page)."""
+    form = {"email": email, "password": password, "csrf_token": csrf_of(client.get("/app/login"))}
+    return client.post("/app/login", data={**form, **extra})
+
+
+@attrs.define
+class Browser:
+    client: FlaskClient
+    csrf: str
+
+    def post(self, path: str, **fields: str) -> TestResponse:
+        return self.client.post(path, data=fields, headers={"X-CSRF-Token": self.csrf})
+
+
+def signed_in(app: Flask, email: str) -> Browser:
+    client = app.test_client()
+    answer = log_in(client, email)
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    return Browser(client, csrf_of(client.get("/app/login")))
+
+
+def board_of(company: Company) -> str:
+    return f"/app/funnels/{company.funnel['id']}/board"
+
+
+# --- CSRF ---------------------------------------------------------------------------------
+
+
+def state_changing_rules(app: Flask) -> list[tuple[str, Rule]]:
+    return [
+        (method, rule)
+        for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule)
+        if rule.rule.startswith("/app/")
+        for method in sorted(rule.methods or ())
+        if method in UNSAFE
+    ]
+
+
+def any_url(rule: Rule) -> str:
+    """The rule with made-up arguments: the CSRF check comes before any lookup."""
+    values: dict[str, Any] = {}
+    for name, converter in rule._converters.items():
+        if isinstance(converter, AnyConverter):
+            values[name] = sorted(converter.items)[0]
+        elif isinstance(converter, UUIDConverter):
+            values[name] = uuid.uuid4()
+        elif isinstance(converter, IntegerConverter):
+            values[name] = 1
+        else:
+            values[name] = "x"
+    built = rule.build(values)
+    assert built is not None, rule.rule
+    return built[1]
+
+
+def test_the_app_has_the_state_changing_endpoints_this_file_checks(app: Flask) -> None:
+    endpoints = {rule.endpoint for _, rule in state_changing_rules(app)}
+    assert {"web.log_in", "web.log_out", "web.move", "web.won", "web.lost", "web.reopen"} <= (
+        endpoints
+    )
+
+
+@pytest.mark.parametrize("token", ["missing", "wrong", "another session's"])
+def test_every_state_changing_endpoint_refuses_a_request_without_its_csrf_token(
+    app: Flask, ours: Company, token: str
+) -> None:
+    browser = signed_in(app, ours.manager_email)
+    given = {
+        "missing": None,
+        "wrong": "not-the-token",
+        "another session's": signed_in(app, ours.admin_email).csrf,
+    }[token]
+    refused = []
+    for method, rule in state_changing_rules(app):
+        url = any_url(rule)
+        for headers, form in (
+            ({"X-CSRF-Token": given} if given else {}, {}),
+            ({}, {"csrf_token": given} if given else {}),
+        ):
+            answer = browser.client.open(url, method=method, headers=headers, data=form)
+            if answer.status_code != 403:
+                refused.append(f"{method} {url} -> {answer.status_code}")
+    assert not refused, "accepted without the right CSRF token:\n" + "\n".join(refused)
+    # Still signed in: the refused logout did not log out.
+    assert browser.client.get(board_of(ours)).status_code == 200
+
+
+def test_a_move_without_the_csrf_token_changes_nothing(app: Flask, ours: Company) -> None:
+    browser = signed_in(app, ours.manager_email)
+    deal, target = ours.deal["id"], ours.stage("Переговоры")
+    refused = browser.client.post(f"/app/deals/{deal}/move", data={"stage_id": target})
+    assert refused.status_code == 403
+    assert ours.api("GET", f"deals/{deal}/")["stage"] == ours.stage("Новый лид")
+
+    moved = browser.post(f"/app/deals/{deal}/move", stage_id=target)  # the right token
+    assert moved.status_code == 200
+    assert ours.api("GET", f"deals/{deal}/")["stage"] == target
+    ours.api("POST", f"deals/{deal}/move_to_stage/", {"stage_id": ours.stage("Новый лид")})
+
+
+# --- tenancy ------------------------------------------------------------------------------
+
+
+def test_pages_of_another_company_are_not_found(app: Flask, ours: Company, theirs: Company) -> None:
+    browser = signed_in(app, ours.admin_email)
+    board, stage = board_of(theirs), theirs.stage("Новый лид")
+    for path in (
+        board,
+        f"{board}?kind=leads",
+        f"{board}/columns/{stage}",
+        f"{board}/versions",
+        f"/app/deals/{theirs.deal['id']}",
+    ):
+        answer = browser.client.get(path)
+        assert answer.status_code == 404, f"{path} -> {answer.status_code}"
+        assert theirs.deal["title"] not in answer.get_data(as_text=True)
+    # Their column's next cards: nothing of theirs shows, whatever the funnel named.
+    for funnel in (theirs.funnel["id"], ours.funnel["id"]):
+        more = browser.client.get(f"/app/funnels/{funnel}/board/columns/{stage}/more")
+        assert more.status_code in (200, 404)
+        assert 'class="card"' not in more.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("action", ["move", "won", "lost", "reopen"])
+def test_another_companys_deal_cannot_be_changed_from_the_board(
+    app: Flask, ours: Company, theirs: Company, action: str
+) -> None:
+    browser = signed_in(app, ours.admin_email)
+    deal = theirs.deal["id"]
+    before = theirs.api("GET", f"deals/{deal}/")
+    for stage in (theirs.stage("Квалификация"), ours.stage("Квалификация")):
+        answer = browser.post(f"/app/deals/{deal}/{action}", stage_id=stage, reason="чужая")
+        assert answer.status_code == 404, answer.get_data(as_text=True)
+    after = theirs.api("GET", f"deals/{deal}/")
+    assert after == before
+
+
+def test_a_manager_sees_only_their_own_companys_cards_and_funnels(
+    app: Flask, ours: Company, theirs: Company
+) -> None:
+    browser = signed_in(app, ours.manager_email)
+    page = browser.client.get(board_of(ours)).get_data(as_text=True)
+    assert f'id="card-{ours.deal["id"]}"' in page
+    assert theirs.deal["title"] not in page
+    assert theirs.funnel["id"] not in page and theirs.funnel["name"] not in page
+    switcher = re.search(r'<select id="funnel-switch".*?</select>', page, re.S)
+    assert switcher, "the board has no funnel switcher"
+    listed = set(re.findall(r"/app/funnels/([0-9a-f-]{36})/board", switcher.group(0)))
+    ours_now = {f["id"] for f in ours.api("GET", "funnels/?page_size=100")["results"]}
+    assert listed == ours_now
+
+
+# --- the session cookie -------------------------------------------------------------------
+
+
+def session_cookie(answer: TestResponse) -> str:
+    cookies = [c for c in answer.headers.getlist("Set-Cookie") if c.startswith("crm_session=")]
+    assert len(cookies) == 1, answer.headers
+    return cookies[0]
+
+
+def cookie_attributes(set_cookie: str) -> dict[str, str]:
+    parts = [part.strip() for part in set_cookie.split(";")[1:]]
+    return {
+        name.lower(): value for name, _, value in (part.partition("=") for part in parts if part)
+    }
+
+
+def test_the_session_cookie_is_http_only_same_site_lax_and_for_the_app_alone(
+    app: Flask, ours: Company
+) -> None:
+    answer = log_in(app.test_client(), ours.manager_email)
+    attributes = cookie_attributes(session_cookie(answer))
+    assert "httponly" in attributes
+    assert attributes["samesite"] == "Lax"
+    assert attributes["path"] == "/app"
+    assert "secure" not in attributes  # served over http here
+
+
+def test_the_session_cookie_is_secure_when_the_public_address_is_https(
+    app: Flask, ours: Company, module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    https = make_app(module_database_url, tmp_path_factory.mktemp("var"), "https://crm.example.com")
+    try:
+        client = https.test_client()
+        login = client.get("/app/login", base_url="https://crm.example.com")
+        answer = client.post(
+            "/app/login",
+            base_url="https://crm.example.com",
+            data={"email": ours.manager_email, "password": PASSWORD, "csrf_token": csrf_of(login)},
+        )
+        assert answer.status_code == 302
+        attributes = cookie_attributes(session_cookie(answer))
+        assert "secure" in attributes and "httponly" in attributes
+        assert attributes["samesite"] == "Lax"
+    finally:
+        container_of(https).engine().dispose()
+
+
+# --- without a session --------------------------------------------------------------------
+
+
+def test_pages_without_a_session_go_to_the_login_page_and_scripts_get_401(
+    app: Flask, ours: Company
+) -> None:
+    board, stage = board_of(ours), ours.stage("Новый лид")
+    paths = [
+        "/app/",
+        board,
+        f"{board}/columns/{stage}",
+        f"{board}/columns/{stage}/more",
+        f"{board}/versions",
+        f"/app/deals/{ours.deal['id']}",
+    ]
+    client = app.test_client()
+    for path in paths:
+        page = client.get(path)
+        assert page.status_code == 302, f"{path} -> {page.status_code}"
+        location = urlsplit(page.headers["Location"])
+        assert location.path == "/app/login", f"{path} -> {page.headers['Location']}"
+        for script in ({"X-CSRF-Token": "anything"}, {"HX-Request": "true"}):
+            answer = client.get(path, headers=script)
+            assert answer.status_code == 401, f"{path} {script} -> {answer.status_code}"
+            assert answer.headers["HX-Redirect"].startswith("/app/login")
+    assert ours.deal["title"] not in client.get(board, follow_redirects=True).get_data(as_text=True)
+
+
+def test_after_login_the_page_asked_for_opens(app: Flask, ours: Company) -> None:
+    client = app.test_client()
+    asked = f"{board_of(ours)}?kind=leads"
+    to_login = client.get(asked)
+    login_page = client.get(to_login.headers["Location"])
+    assert f'value="{asked}"' in login_page.get_data(as_text=True).replace("&amp;", "&")
+    answer = log_in(client, ours.manager_email, next=asked)
+    assert answer.headers["Location"] == asked
+
+
+# --- logout -------------------------------------------------------------------------------
+
+
+def test_logout_revokes_the_token_so_the_old_cookie_no_longer_works(
+    app: Flask, ours: Company
+) -> None:
+    browser = signed_in(app, ours.manager_email)
+    cookie = browser.client.get_cookie("crm_session", path="/app")
+    assert cookie is not None
+    token = app.session_interface.get_signing_serializer(app).loads(cookie.value)["token"]  # type: ignore[attr-defined]
+    api = app.test_client()
+    me = api.get("/api/crm/users/me/", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200
+
+    answer = browser.post("/app/logout")
+    assert answer.status_code == 302
+    assert urlsplit(answer.headers["Location"]).path == "/app/login"
+
+    replayed = app.test_client()
+    replayed.set_cookie("crm_session", cookie.value, path="/app")
+    assert replayed.get(board_of(ours)).status_code == 302
+    me = api.get("/api/crm/users/me/", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 401
+
+
+# --- the login page -----------------------------------------------------------------------
+
+
+def test_the_login_page_answers_429_after_too_many_failures(app: Flask) -> None:
+    tag = uuid.uuid4().hex[:8]
+    email = f"guessed-{tag}@example.com"
+    container_of(app).access().create_user(f"Гвоздика {tag}", email, PASSWORD)
+    client = app.test_client()
+    statuses = [log_in(client, email, "wrong-password").status_code for _ in range(10)]
+    assert statuses == [401] * 10
+    refused = log_in(client, email, "wrong-password")
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert "Слишком много неудачных попыток" in refused.get_data(as_text=True)
+    right = log_in(client, email)  # even the right password waits
+    assert right.status_code == 429
+    assert client.get_cookie("crm_session", path="/app") is None or (
+        client.get("/app/").status_code == 302
+    )
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/app/",
+        "//evil.example/app/",
+        "///evil.example/app/",
+        "/\\evil.example/app/",
+        "\\\\evil.example/app/",
+        "https:evil.example",
+        "javascript:alert(1)",
+        "/api/crm/users/me/",
+        "/app/\\evil.example",
+        "/app//evil.example",
+        " //evil.example",
+        "/app/\r\nLocation: https://evil.example/",
+    ],
+)
+def test_next_after_login_never_leads_off_the_app(app: Flask, ours: Company, target: str) -> None:
+    answer = log_in(app.test_client(), ours.manager_email, next=target)
+    assert answer.status_code == 302
+    where = urlsplit(urljoin(f"{HOST}/app/login", answer.headers["Location"]))
+    assert (where.scheme, where.netloc) == ("http", "localhost"), answer.headers["Location"]
+    assert where.path.startswith("/app/"), answer.headers["Location"]
+    assert "evil.example" not in where.netloc
+
+
+def test_next_is_written_into_the_login_page_escaped(app: Flask) -> None:
+    page = app.test_client().get('/app/login?next="><script>alert(1)</script>')
+    assert "<script>alert(1)" not in page.get_data(as_text=True)
