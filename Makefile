@@ -47,8 +47,15 @@ test: lint
 CRM_BENCH_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export CRM_BENCH_POSTGRES_URL
 
+# The read-side timings, then the served API beside a bare-Flask floor (needs wrk).
 bench: install
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.compare
+
+# PNGs of the web app on the demo data into docs/screenshots/, with Debian's chromium.
+.PHONY: screenshots
+screenshots: install
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
