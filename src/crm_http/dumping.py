@@ -1,0 +1,76 @@
+"""Rows answered without marshmallow's dump machinery on the hot read paths.
+
+A schema's dump looks each value up through several layers (`serialize`, `get_value`, the
+error store, the hooks) for every field of every row: a list page of 50 rows spent a third
+of its time there. `compile_dump` walks the schema once and returns a function that calls
+each field's own conversion (`_serialize`) directly, so the answer is the schema's dump,
+only cheaper. A schema it cannot follow exactly (dump hooks, defaults, computed fields)
+is dumped by marshmallow as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from marshmallow import Schema, fields, missing
+
+Dump = Callable[[Any], dict[str, Any]]
+Convert = Callable[[Any], Any]
+
+# Fields whose value is not the row's own (computed from the whole object, or plucked).
+_COMPUTED = (fields.Method, fields.Function, fields.Pluck, fields.Constant)
+
+
+class _Unfollowed(Exception):
+    """The schema does something `compile_dump` does not repeat exactly."""
+
+
+def compile_dump(schema: Schema) -> Dump:
+    """`schema.dump` for one object or mapping (not `many`), as a plain function."""
+    try:
+        return _compiled(schema)
+    except _Unfollowed:
+        return schema.dump
+
+
+def _compiled(schema: Schema) -> Dump:
+    if schema._hooks.get("pre_dump") or schema._hooks.get("post_dump"):
+        raise _Unfollowed
+    plan: list[tuple[str, str, Convert]] = []
+    for name, field in schema.dump_fields.items():
+        attribute = field.attribute or name
+        if field.dump_default is not missing or "." in attribute:
+            raise _Unfollowed
+        plan.append((field.data_key or name, attribute, _converter(field, attribute)))
+
+    def dump(row: Any) -> dict[str, Any]:
+        if not isinstance(row, Mapping):  # an object: its attributes, as marshmallow reads them
+            row = {attribute: getattr(row, attribute, missing) for _, attribute, _ in plan}
+        answer = {}
+        for key, attribute, convert in plan:
+            value = row.get(attribute, missing)
+            if value is not missing:  # marshmallow leaves out what the object does not have
+                answer[key] = convert(value)
+        return answer
+
+    return dump
+
+
+def _converter(field: fields.Field[Any], attribute: str) -> Convert:
+    if isinstance(field, _COMPUTED):
+        raise _Unfollowed
+    if isinstance(field, fields.Nested):
+        schema = field.schema
+        nested = _compiled(schema)
+        if schema.many or field.many:
+            return lambda value: None if value is None else [nested(each) for each in value]
+        return lambda value: None if value is None else nested(value)
+    if isinstance(field, fields.List):
+        inner = _converter(field.inner, attribute)
+        return lambda value: None if value is None else [inner(each) for each in value]
+    convert = field._serialize  # the field's own conversion, nothing around it
+    return lambda value: convert(value, attribute, None)
+
+
+__all__ = ["Dump", "compile_dump"]
