@@ -29,7 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from crm_adapters.sql import tables
 from crm_adapters.sql.reads import ReadConnections
-from crm_adapters.sql.statistics import funnel_statistics
+from crm_adapters.sql.statistics import StatisticsCache, funnel_statistics
 from crm_adapters.sql.types import (
     ColorType,
     MoneyAmount,
@@ -726,6 +726,7 @@ class SqlReadModel:
         self.engine = engine
         self.reads = reads or ReadConnections(engine)
         self._regions: dict[CompanyId, str] = {}
+        self._statistics = StatisticsCache()
         accounts = LIST_SPECS[Resource.ACCOUNTS]
         self.specs = {
             **LIST_SPECS,
@@ -809,7 +810,9 @@ class SqlReadModel:
         self, company_id: CompanyId, funnel_id: FunnelId, period: StatisticsFilter
     ) -> Row:
         with self.reads.connect() as connection:
-            return funnel_statistics(connection, company_id, funnel_id, period)
+            return funnel_statistics(
+                connection, company_id, funnel_id, period, cache=self._statistics
+            )
 
     def contact_timeline(
         self, company_id: CompanyId, contact_id: ContactId, page: int, page_size: int

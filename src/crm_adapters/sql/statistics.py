@@ -1,8 +1,11 @@
-"""Funnel statistics (CONTRACT section 5): four grouped statements, whatever the funnel's size."""
+"""Funnel statistics (CONTRACT section 5): four grouped statements, whatever the funnel's size,
+and one while nothing they depend on has changed (see `StatisticsCache`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -66,12 +69,45 @@ def _period(table: Table, period: StatisticsFilter) -> list[Any]:
     return conditions
 
 
+class StatisticsCache:
+    """The last answers of each process, keyed by what they were computed from: the funnel
+    and its stages as read, and the funnel's revision, which every commit that writes its
+    stages, leads or deals bumps (see the unit of work). The statistics are a function of
+    those rows alone (no clock: a period is whole days), so an answer found under the same
+    key is the one the database would give now."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._answers: OrderedDict[Hashable, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is not None:
+                self._answers.move_to_end(key)
+        if answer is None:
+            answer = compute()
+            with self._lock:
+                self._answers[key] = answer
+                while len(self._answers) > self.size:
+                    self._answers.popitem(last=False)
+        # Callers may change theirs; the values themselves are immutable.
+        return {**answer, "stages_statistics": [dict(row) for row in answer["stages_statistics"]]}
+
+
 def funnel_statistics(
-    connection: Connection, company_id: CompanyId, funnel_id: FunnelId, period: StatisticsFilter
+    connection: Connection,
+    company_id: CompanyId,
+    funnel_id: FunnelId,
+    period: StatisticsFilter,
+    cache: StatisticsCache | None = None,
 ) -> dict[str, Any]:
+    revisions = t.funnel_revisions
     funnel_rows = connection.execute(
         select(
             t.funnels.c.name.label("funnel_name"),
+            revisions.c.revision,
             t.stages.c.id,
             t.stages.c.name,
             t.stages.c.order,
@@ -79,13 +115,33 @@ def funnel_statistics(
             t.stages.c.is_final,
             t.stages.c.is_success,
         )
-        .select_from(t.funnels.outerjoin(t.stages, t.stages.c.funnel_id == t.funnels.c.id))
+        .select_from(
+            t.funnels.outerjoin(revisions, revisions.c.funnel_id == t.funnels.c.id).outerjoin(
+                t.stages, t.stages.c.funnel_id == t.funnels.c.id
+            )
+        )
         .where(t.funnels.c.id == funnel_id, t.funnels.c.company_id == company_id)
         .order_by(t.stages.c.order)
     ).all()
     if not funnel_rows:
         raise NotFound("Funnel")
 
+    def compute() -> dict[str, Any]:
+        return _computed(connection, company_id, funnel_id, period, funnel_rows)
+
+    if cache is None:
+        return compute()
+    key = (company_id, funnel_id, period, tuple(tuple(row) for row in funnel_rows))
+    return cache.get(key, compute)
+
+
+def _computed(
+    connection: Connection,
+    company_id: CompanyId,
+    funnel_id: FunnelId,
+    period: StatisticsFilter,
+    funnel_rows: Any,
+) -> dict[str, Any]:
     leads, deals = t.leads, t.deals
     lead_open = leads.c.status == LeadStatus.OPEN
     lead_groups = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -144,6 +145,16 @@ funnels = Table(
     _updated(),
     Index(None, "company_id", "created_at", "id"),
     Index(None, "company_id", "name"),
+)
+
+# A funnel's revision: one more on every commit that writes its stages, leads or deals (the
+# unit of work bumps it), so that a read can tell in one indexed row whether anything it
+# computed from them may have changed (the statistics cache).
+funnel_revisions = Table(
+    "funnel_revisions",
+    metadata,
+    Column("funnel_id", Uuid, _ref("funnels.id", "CASCADE"), primary_key=True),
+    Column("revision", BigInteger, nullable=False),
 )
 
 stages = Table(

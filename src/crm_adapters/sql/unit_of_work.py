@@ -13,9 +13,11 @@ from sqlalchemy import (
     Engine,
     bindparam,
     delete,
+    event,
     exists,
     func,
     insert,
+    inspect,
     or_,
     select,
     union_all,
@@ -33,7 +35,7 @@ from crm_core.activity import Activity
 from crm_core.contact import Contact
 from crm_core.deal import Deal
 from crm_core.errors import Conflict, DomainError, NotFound
-from crm_core.funnel import Funnel
+from crm_core.funnel import Funnel, Stage
 from crm_core.inbox import Delivery, DeliveryError, StatusItem
 from crm_core.lead import Lead, LeadStatus
 from crm_core.messaging import (
@@ -744,6 +746,8 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         with translated_errors(self.session):
+            self.session.flush()
+            _bump_revisions(self.session)
             self.session.commit()
         enqueued, self._jobs.enqueued = self._jobs.enqueued, []
         if enqueued:  # only now do the rows exist for a worker to see
@@ -752,6 +756,41 @@ class SqlUnitOfWork:
     def rollback(self) -> None:
         self.session.rollback()
         self._jobs.enqueued = []
+
+
+_CHANGED_FUNNELS = "changed_funnels"
+_DELETED_FUNNELS = "deleted_funnels"
+
+
+def _note_changed_funnels(session: Session, _context: Any, _instances: Any) -> None:
+    """Before each flush: the funnels whose stages, leads or deals this transaction writes."""
+    changed: set[FunnelId] = session.info.setdefault(_CHANGED_FUNNELS, set())
+    deleted: set[FunnelId] = session.info.setdefault(_DELETED_FUNNELS, set())
+    for entity in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(entity, Lead | Deal | Stage):
+            changed.add(entity.funnel_id)
+            changed.update(inspect(entity).attrs.funnel_id.history.deleted)  # moved out of one
+        elif isinstance(entity, Funnel):
+            changed.add(entity.id)
+    deleted.update(entity.id for entity in session.deleted if isinstance(entity, Funnel))
+
+
+def _bump_revisions(session: Session) -> None:
+    """One more on the revision of each funnel the transaction wrote (in the order of their
+    ids, so that two transactions never wait on each other's rows in turn)."""
+    changed = session.info.pop(_CHANGED_FUNNELS, set()) - session.info.pop(_DELETED_FUNNELS, set())
+    if not changed:
+        return
+    revisions = tables.funnel_revisions
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(revisions)
+    session.execute(
+        statement.values(
+            [{"funnel_id": funnel, "revision": 1} for funnel in sorted(changed)]
+        ).on_conflict_do_update(
+            index_elements=["funnel_id"], set_={"revision": revisions.c.revision + 1}
+        )
+    )
 
 
 def _no_waking(_: list[object]) -> None:
@@ -769,6 +808,7 @@ def unit_of_work_factory(
     # autoflush=False: every flush happens in commit() or the occupancy checks, where the
     # database's refusals are translated into domain errors.
     sessions = sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+    event.listen(sessions, "before_flush", _note_changed_funnels)
 
     def make() -> SqlUnitOfWork:
         return SqlUnitOfWork(sessions, wake)

@@ -1,0 +1,112 @@
+"""The statistics cache answers what the database would: every write to a funnel's stages,
+leads or deals bumps its revision, so the next read recomputes; reads of an unchanged funnel
+cost one statement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, select
+
+from crm_adapters.sql import tables
+from crm_adapters.sql.read_model import SqlReadModel
+from crm_core import Money
+from crm_core.ports import StatisticsFilter
+from crm_core.services.funnels import ChangeStage
+from crm_core.services.pipeline import ChangeLead, CreateDeal
+from tests.integration.sql.conftest import World
+
+EVERYTHING = StatisticsFilter()
+
+
+@pytest.fixture
+def statements(engine: Engine) -> Iterator[list[str]]:
+    sent: list[str] = []
+
+    def count(*args: Any) -> None:
+        sent.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    yield sent
+    event.remove(engine, "before_cursor_execute", count)
+
+
+def revision(engine: Engine, funnel: Any) -> int | None:
+    revisions = tables.funnel_revisions
+    with engine.connect() as connection:
+        return connection.scalar(
+            select(revisions.c.revision).where(revisions.c.funnel_id == funnel)
+        )
+
+
+def test_every_write_is_seen_by_the_next_read(engine: Engine, world: World) -> None:
+    model = SqlReadModel(engine)  # its own cache
+    admin = world.admin
+    funnel = world.funnels.create_funnel(admin, "Продажи")
+    first, second, *_ = world.stages(funnel)
+    contact = world.contact()
+
+    def figures() -> dict[str, Any]:
+        return model.funnel_statistics(world.company_id, funnel, EVERYTHING)
+
+    assert figures()["leads_count"] == 0
+    lead = world.lead(contact, funnel, "L1", estimated_value=Money(Decimal(100)))
+    assert figures()["leads_count"] == 1
+    world.leads.move_lead(admin, lead, second)
+    assert [row["reached_count"] for row in figures()["stages_statistics"]][:2] == [1, 1]
+    world.leads.update_lead(admin, lead, ChangeLead(estimated_value=Money(Decimal(250))))
+    assert figures()["stages_statistics"][1]["leads_value"] == Decimal("250.00")
+    world.funnels.update_stage(admin, first, ChangeStage(name="Входящие"))
+    assert figures()["stages_statistics"][0]["stage_name"] == "Входящие"
+    world.deals.create_deal(
+        admin, CreateDeal(contact_id=contact, funnel_id=funnel, title="D1", amount=Money(7))
+    )
+    assert figures()["deals_count"] == 1
+    world.leads.delete_lead(admin, lead)
+    assert figures()["leads_count"] == 0
+
+
+def test_a_lead_moved_to_another_funnel_changes_both(engine: Engine, world: World) -> None:
+    model = SqlReadModel(engine)
+    admin = world.admin
+    sales = world.funnels.create_funnel(admin, "Продажи")
+    service = world.funnels.create_funnel(admin, "Сервис")
+    lead = world.lead(world.contact(), sales)
+
+    def leads_in(funnel: Any) -> int:
+        return int(model.funnel_statistics(world.company_id, funnel, EVERYTHING)["leads_count"])
+
+    assert (leads_in(sales), leads_in(service)) == (1, 0)
+    world.leads.update_lead(admin, lead, ChangeLead(funnel_id=service))
+    assert (leads_in(sales), leads_in(service)) == (0, 1)
+
+
+def test_an_unchanged_funnel_is_answered_from_one_statement(
+    engine: Engine, world: World, statements: list[str]
+) -> None:
+    model = SqlReadModel(engine)
+    funnel = world.funnels.create_funnel(world.admin, "Продажи")
+    other = world.funnels.create_funnel(world.admin, "Сервис")
+    world.lead(world.contact(), funnel)
+    computed = model.funnel_statistics(world.company_id, funnel, EVERYTHING)
+    world.lead(world.contact(), other)  # another funnel's write
+    statements.clear()
+
+    again = model.funnel_statistics(world.company_id, funnel, EVERYTHING)
+
+    assert again == computed
+    assert len(statements) == 1
+    again["stages_statistics"][0]["leads_count"] = 99  # a caller's change stays its own
+    assert model.funnel_statistics(world.company_id, funnel, EVERYTHING) == computed
+
+
+def test_a_write_bumps_its_funnels_revision_once_per_commit(engine: Engine, world: World) -> None:
+    funnel = world.funnels.create_funnel(world.admin, "Продажи")
+    before = revision(engine, funnel) or 0
+    lead = world.lead(world.contact(), funnel)  # the lead and its first stay: one commit
+    assert revision(engine, funnel) == before + 1
+    world.leads.mark_lead_lost(world.admin, lead, "дорого")
+    assert revision(engine, funnel) == before + 2
