@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -19,6 +20,8 @@ DEFAULT_SQLITE_PATH = Path("var") / "crm.sqlite3"
 MAX_WAIT_SECONDS = 5.0
 POOL_SIZE = 16
 IDLE_PING_SECONDS = 10.0
+# How much longer than `max_wait` a client waits for a silent server (see _BoundedConnection).
+CLIENT_GRACE_SECONDS = 1.0
 
 
 def default_database_url() -> str:
@@ -52,6 +55,8 @@ def create_database_engine(
         # hide_parameters: a failing statement's log line must not carry contacts' data or hashes.
         engine = create_engine(parsed, hide_parameters=True, connect_args=connect_args, **options)
         _ping_when_idle(engine)
+        if max_wait is not None:
+            _bound_client_waits(engine, max_wait + CLIENT_GRACE_SECONDS)
         return engine
     raise ValueError(f"unsupported database: {parsed.drivername}")
 
@@ -74,6 +79,44 @@ def _postgres_bounds(max_wait: float | None, query: Mapping[str, Any]) -> dict[s
         }
     bounds["options"] = " ".join(f"-c {setting}" for setting in settings)
     return {name: value for name, value in bounds.items() if name == "options" or name not in query}
+
+
+class _BoundedConnection(psycopg.Connection[Any]):
+    """A psycopg connection that waits for the server for `bound` seconds at most.
+
+    The server-side bounds (statement and lock timeouts) need a server that runs; one that
+    stops answering (frozen, or its host gone) while its sockets stay open would keep a
+    pooled connection waiting for ever, since the kernel still acknowledges what is sent.
+    Over the bound, the connection is closed (its state is unknown) and the wait raises
+    OperationalError: the pool drops it and the request answers 503.
+    """
+
+    bound: float = MAX_WAIT_SECONDS + 1.0
+
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        try:
+            return super().wait(gen, interval, self.bound if timeout is None else timeout)
+        except _WAIT_TIMEOUT as error:
+            self.pgconn.finish()
+            raise psycopg.OperationalError(
+                f"the database did not answer within {self.bound:g} s"
+            ) from error
+
+
+# psycopg raises this (an OperationalError) when `wait` runs out of its timeout.
+_WAIT_TIMEOUT: type[Exception] = getattr(psycopg.errors, "_WaitTimeout", psycopg.OperationalError)
+
+
+def _bound_client_waits(engine: Engine, bound: float) -> None:
+    """Connects through `_BoundedConnection` with `bound`: a second more than the server's own
+    statement timeout, which acts first while the server runs (keeping the connection)."""
+    connection_class: type[_BoundedConnection] = type(
+        "BoundedConnection", (_BoundedConnection,), {"bound": bound}
+    )
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return connection_class.connect(*cargs, **cparams)
 
 
 def _ping_when_idle(engine: Engine) -> None:

@@ -7,6 +7,8 @@ import selectors
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -67,6 +69,18 @@ def closed_by_server(connections: list[socket.socket], within: float) -> dict[so
                 closed[connection] = time.monotonic()
                 selector.unregister(connection)
     return closed
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, read from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, ValueError, IndexError):
+            # The command name may hold spaces and parentheses: the fields follow its last ')'.
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[1]) == pid:
+                children.append(int(stat.parent.name))
+    return children
 
 
 @pytest.fixture(scope="package")
