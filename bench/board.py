@@ -375,7 +375,7 @@ def move_statements(app: Flask, client: FlaskClient, funnel: Funnel, board: str)
     with recording(app) as sent:
         answer = client.post(
             f"/app/deals/{card[1]}/move",
-            data={"stage_id": str(funnel.open_stages[-1])},
+            data={"stage_id": str(funnel.open_stages[-1]), "funnel_id": str(funnel.funnel_id)},
             headers={"X-CSRF-Token": csrf[1]},
         )
     assert answer.status_code == 200, answer.get_data(as_text=True)

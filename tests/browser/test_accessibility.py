@@ -3,6 +3,7 @@ violation."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from tests.browser.conftest import (
     Contexts,
     Funnel,
     axe_violations,
+    column,
     deals_in,
     readable,
     sign_in,
@@ -89,6 +91,45 @@ def test_the_open_panel(
     page.locator(".card").first.get_by_role("link").click()
     expect(page.get_by_role("complementary", name="Карточка")).to_be_visible()
     assert_accessible(page, "the board with the panel open")
+
+
+def test_a_columns_count_is_named_by_words_in_the_page_not_by_an_aria_label(
+    page: Page, company: Company, filled: Funnel
+) -> None:
+    first, second = filled.stage("Новый лид"), filled.stage("Квалификация")
+    sign_in(page, company.manager, filled.board())
+    totals = column(page, first).locator(".totals")
+    expect(totals).to_match_aria_snapshot(r"- paragraph: /^Открытых:\s3 · /")
+    expect(totals.locator(".visually-hidden")).to_have_text("Открытых:")
+    expect(totals.locator(".visually-hidden")).to_have_css("position", "absolute")
+
+    card = column(page, first).locator(".card").first
+    card.get_by_role("button", name="Переместить в…").click()
+    page.get_by_role("menuitem", name="Квалификация").click()
+
+    expect(column(page, second).locator("[data-count]")).to_have_text("1")  # after the move
+    for stage, count in ((first, 2), (second, 1)):
+        totals = column(page, stage).locator(".totals")
+        expect(totals).to_match_aria_snapshot(rf"- paragraph: /^Открытых:\s{count} · /")
+    labelled = page.locator("[data-count][aria-label]")
+    expect(labelled).to_have_count(0)
+
+
+def test_the_panels_close_button_is_named_by_the_word_it_shows(
+    page: Page, company: Company, filled: Funnel
+) -> None:
+    sign_in(page, company.manager, filled.board())
+    opener = page.locator(".card").first.get_by_role("link")
+    opener.click()
+    panel = page.get_by_role("complementary", name="Карточка")
+    close = panel.get_by_role("button", name="Закрыть", exact=True)
+    expect(close).to_be_visible()
+    expect(close).not_to_have_attribute("aria-label", re.compile(".*"))
+    assert "Закрыть" in close.inner_text()  # the name is the word it shows
+
+    close.click()
+    expect(panel).to_be_hidden()
+    expect(opener).to_be_focused()
 
 
 @pytest.mark.parametrize("viewport", SIZES)

@@ -173,7 +173,7 @@ def test_a_move_the_server_refuses_is_put_back_with_its_reason(
 
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("Перемещение отклонено")
-    expect(alert).to_contain_text("A converted lead cannot be moved.")
+    expect(alert).to_contain_text("Лид уже конвертирован в сделку")
     expect(column(page, first).locator(f"#card-{lead['id']}")).to_be_visible()
     assert card_ids(page, first) == before  # in its place, not only in its column
     assert card_ids(page, second) == []

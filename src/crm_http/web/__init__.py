@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, g, render_template, request
+from flask import Blueprint, Flask, Response, g, json, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -16,8 +16,9 @@ from crm_http import problems
 from crm_http.config import Settings
 from crm_http.container import Container
 from crm_http.web import format as fmt
-from crm_http.web.board import board_routes
+from crm_http.web.board import board_routes, refused_change
 from crm_http.web.panel import panel_routes
+from crm_http.web.refusals import in_russian
 from crm_http.web.reports import reports_routes
 from crm_http.web.session import (
     check_csrf,
@@ -65,6 +66,7 @@ def install_web(app: Flask, container: Container, settings: Settings) -> None:
         static_url_path="/static",
     )
     access: Any = container.access
+    read_model: Any = container.read_model
 
     @blueprint.before_request
     def admit() -> BaseResponse | None:
@@ -97,7 +99,7 @@ def install_web(app: Flask, container: Container, settings: Settings) -> None:
     blueprint.add_app_template_filter(fmt.moment, "moment")
     blueprint.add_app_template_filter(fmt.day, "day")
     blueprint.add_app_template_global(fmt.days_since, "days_since")
-    blueprint.add_app_template_global(fmt.days_text, "days_text")
+    blueprint.add_app_template_global(fmt.days_in_stage, "days_in_stage")
 
     version = _static_version()
 
@@ -112,13 +114,15 @@ def install_web(app: Flask, container: Container, settings: Settings) -> None:
         return {"static_version": version}
 
     # Pages answer errors as pages; the page's own scripts get problem+json, whose `detail`
-    # they show (a refused move says why).
+    # they show (a refused move says why). Either way the detail is in Russian where the
+    # web app knows the refusal.
     @blueprint.errorhandler(DomainError)
     def domain_error(error: DomainError) -> Response:
         answer = problems.from_domain_error(error)
+        detail = in_russian(error, refused_change(error, read_model))
         if wants_fragment():
-            return answer
-        return _error_page(answer.status_code, _title(answer), error.detail)
+            return _with_detail(answer, detail)
+        return _error_page(answer.status_code, _title(answer), detail)
 
     @blueprint.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
@@ -132,6 +136,13 @@ def install_web(app: Flask, container: Container, settings: Settings) -> None:
     panel_routes(blueprint, container)
     reports_routes(blueprint, container)
     app.register_blueprint(blueprint)
+
+
+def _with_detail(answer: Response, detail: str) -> Response:
+    body = answer.get_json(silent=True) or {}
+    body["detail"] = detail
+    answer.set_data(json.dumps(body))
+    return answer
 
 
 def _title(answer: Response) -> str:

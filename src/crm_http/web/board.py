@@ -4,25 +4,33 @@ changes, and moving, winning, losing and reopening cards."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response as BaseResponse
 
-from crm_core.errors import ValidationFailed
+from crm_core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from crm_core.ports import BoardKind, BoardReader, CardsAfter, ListQuery, ReadModel, Resource
 from crm_core.tenancy import Actor
 from crm_core.values import DealId, FunnelId, LeadId, StageId
 from crm_http.auth import current_actor
 from crm_http.container import Container
 from crm_http.web.format import rubles
+from crm_http.web.refusals import Action, CardState, Refused
 
 PER_COLUMN = 20
 # A column re-rendered after others' changes keeps the cards its viewer had opened, up to this.
 MOST_SHOWN = 200
 KIND_NAMES = {BoardKind.DEALS: "Сделки", BoardKind.LEADS: "Лиды"}
+ACTIONS = {
+    "web.move": Action.MOVE,
+    "web.won": Action.WON,
+    "web.lost": Action.LOST,
+    "web.reopen": Action.REOPEN,
+}
 
 
 def board_kind(value: str | None) -> BoardKind:
@@ -43,11 +51,20 @@ def _cursor(text: str | None) -> CardsAfter | None:
         raise BadRequest("after: not a card of this board.") from None
 
 
-def _stage_field(name: str = "stage_id") -> StageId:
+def _uuid_field(name: str) -> uuid.UUID:
     try:
-        return StageId(uuid.UUID(request.form.get(name, "")))
+        return uuid.UUID(request.form.get(name, ""))
     except ValueError:
         raise ValidationFailed.on(name, "Must be a valid UUID.") from None
+
+
+def _stage_field() -> StageId:
+    return StageId(_uuid_field("stage_id"))
+
+
+def _funnel_field() -> FunnelId:
+    """The funnel of the board the page shows: its headers are what a change answers."""
+    return FunnelId(_uuid_field("funnel_id"))
 
 
 def _shown(text: str | None) -> int:
@@ -55,6 +72,29 @@ def _shown(text: str | None) -> int:
         return min(max(int(text or PER_COLUMN), PER_COLUMN), MOST_SHOWN)
     except ValueError:
         raise BadRequest("shown: a number of cards.") from None
+
+
+def _resource(kind: BoardKind) -> Resource:
+    return Resource.DEALS if kind is BoardKind.DEALS else Resource.LEADS
+
+
+def refused_change(error: DomainError, read_model: Callable[[], ReadModel]) -> Refused | None:
+    """The change of a card this request asked the board for, which the core refused with
+    `error`; None for any other request. A Conflict is explained by the card's state, so it
+    is read then (and only then)."""
+    action = ACTIONS.get(request.endpoint or "")
+    arguments = request.view_args or {}
+    if action is None or "kind_name" not in arguments:
+        return None
+    kind = BoardKind(arguments["kind_name"])
+    actor: Actor | None = g.get("actor")
+    if not isinstance(error, Conflict) or actor is None:
+        return Refused(action, kind)
+    try:
+        row = read_model().detail(_resource(kind), actor.company_id, arguments["item_id"])
+    except NotFound:  # gone meanwhile: the refusal says the card changed
+        return Refused(action, kind)
+    return Refused(action, kind, CardState.of(kind, row))
 
 
 def _written(headers: dict[str, Any]) -> dict[str, Any]:
@@ -129,10 +169,15 @@ def board_routes(blueprint: Blueprint, container: Container) -> None:
 
     @blueprint.get("/funnels/<uuid:funnel_id>/board/columns/<uuid:stage_id>/more")
     def more(funnel_id: uuid.UUID, stage_id: uuid.UUID) -> str:
-        """The next cards of one column, after the last one shown («Показать ещё»)."""
+        """The next cards of one column, after the last one shown («Показать ещё»); a stage
+        of another funnel, or of another company, is not found."""
         actor = current_actor()
         kind = board_kind(request.args.get("kind"))
         after = _cursor(request.args.get("after"))
+        model: ReadModel = read_model()
+        stage = model.detail(Resource.STAGES, actor.company_id, stage_id)
+        if stage["funnel"] != funnel_id:
+            raise NotFound("Stage")
         cards, has_more = reader().cards(
             actor.company_id, StageId(stage_id), kind, after, PER_COLUMN
         )
@@ -164,8 +209,7 @@ def board_routes(blueprint: Blueprint, container: Container) -> None:
 
     def item_of(actor: Actor, kind: BoardKind, item_id: uuid.UUID) -> Any:
         model: ReadModel = read_model()
-        resource = Resource.DEALS if kind is BoardKind.DEALS else Resource.LEADS
-        return model.detail(resource, actor.company_id, item_id)
+        return model.detail(_resource(kind), actor.company_id, item_id)
 
     def card_of(actor: Actor, kind: BoardKind, item_id: uuid.UUID) -> str | None:
         """The card as the board shows it now, or None when it left the board (closed)."""
@@ -176,14 +220,15 @@ def board_routes(blueprint: Blueprint, container: Container) -> None:
 
     @blueprint.post("/<any(leads, deals):kind_name>/<uuid:item_id>/move")
     def move(kind_name: str, item_id: uuid.UUID) -> Response:
+        """A card into another stage of its funnel. The board names its funnel: a stage of
+        another one is refused, so after the move the card is in the board's funnel."""
         actor, kind = current_actor(), BoardKind(kind_name)
-        stage_id = _stage_field()
+        stage_id, funnel_id = _stage_field(), _funnel_field()
         if kind is BoardKind.DEALS:
             deals().move_deal(actor, DealId(item_id), stage_id)
         else:
             leads().move_lead(actor, LeadId(item_id), stage_id)
-        item = item_of(actor, kind, item_id)
-        return settled(actor, item["funnel"], kind, card=card_of(actor, kind, item_id))
+        return settled(actor, funnel_id, kind, card=card_of(actor, kind, item_id))
 
     @blueprint.post("/<any(leads, deals):kind_name>/<uuid:item_id>/won")
     def won(kind_name: str, item_id: uuid.UUID) -> Response:
@@ -212,12 +257,12 @@ def board_routes(blueprint: Blueprint, container: Container) -> None:
 
     @blueprint.post("/<any(leads, deals):kind_name>/<uuid:item_id>/reopen")
     def reopen(kind_name: str, item_id: uuid.UUID) -> Response:
-        """«Отменить» after «Успешно» or «Провалено»: back into the stage it left."""
+        """«Отменить» after «Успешно» or «Провалено»: back into the stage it left (of the
+        board's funnel, as a move)."""
         actor, kind = current_actor(), BoardKind(kind_name)
-        stage_id = _stage_field()
+        stage_id, funnel_id = _stage_field(), _funnel_field()
         if kind is BoardKind.DEALS:
             deals().reopen(actor, DealId(item_id), stage_id)
         else:
             leads().reopen_lead(actor, LeadId(item_id), stage_id)
-        item = item_of(actor, kind, item_id)
-        return settled(actor, item["funnel"], kind, card=card_of(actor, kind, item_id))
+        return settled(actor, funnel_id, kind, card=card_of(actor, kind, item_id))

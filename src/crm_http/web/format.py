@@ -39,6 +39,12 @@ def days_text(count: int) -> str:
     return f"{count}{NBSP}{plural(count, 'день', 'дня', 'дней')}"
 
 
+def days_in_stage(count: int) -> str:
+    """How long a card has stood in its stage: `сегодня` on the day it came, then `1 день`,
+    `2 дня`, `5 дней`."""
+    return "сегодня" if count <= 0 else days_text(count)
+
+
 def moment(value: datetime | None) -> str:
     """A moment as the team reads it (UTC, to the minute)."""
     if value is None:

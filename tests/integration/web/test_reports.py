@@ -36,6 +36,7 @@ from dependency_injector import providers
 from flask import Flask
 from flask.testing import FlaskClient
 
+import crm_http.web
 from crm_adapters.sql.migrate import upgrade
 from crm_core.tenancy import Role
 from crm_http.app import create_app
@@ -430,3 +431,56 @@ def test_chart_text_is_escaped_and_an_empty_chart_says_so() -> None:
     assert "<script>" not in svg and "&lt;script&gt;" in svg
     assert "&lt;Стадии&gt;" in svg and "a &amp; b" in svg and "x&lt;y" in svg
     assert "Нет данных" in empty and 'role="img"' in empty
+
+
+# --- the charts' text against the card it is drawn on -------------------------------------
+
+STATIC = Path(crm_http.web.__file__).parent / "static"
+SVG_TEXT = re.compile(r"<(?:text|tspan)\b[^>]*>")
+
+
+def css_colour(value: str, variables: dict[str, str]) -> str:
+    var = re.fullmatch(r"var\((--[\w-]+)\)", value.strip())
+    return variables[var.group(1)] if var else value.strip()
+
+
+def chart_background() -> str:
+    """What the charts are drawn on: the statistics card's background, from the CSS."""
+    app_css = (STATIC / "app.css").read_text()
+    pages_css = (STATIC / "pages.css").read_text()
+    variables = dict(re.findall(r"(--[\w-]+):\s*(#[0-9a-fA-F]{6})", app_css))
+    card = re.search(r"\.stats-card\s*\{([^}]*)\}", pages_css)
+    assert card, "pages.css has no .stats-card"
+    background = re.search(r"background:\s*([^;]+);", card.group(1))
+    assert background, ".stats-card has no background"
+    return css_colour(background.group(1), variables)
+
+
+def contrast(foreground: str, background: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    light, dark = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_every_text_the_charts_draw_has_at_least_4_5_to_1_against_the_card(
+    admin: FlaskClient, world: World
+) -> None:
+    html = admin.get(world.statistics()).get_data(as_text=True)
+    empty = admin.get(f"/app/funnels/{world.other_funnel_id}/statistics").get_data(as_text=True)
+    background = chart_background()
+    assert re.fullmatch(r"#[0-9a-fA-F]{6}", background), background
+    texts = SVG_TEXT.findall(html + empty)
+    assert len(texts) > 10
+
+    fills = {}
+    for tag in texts:
+        fill = re.search(r'fill="([^"]+)"', tag)
+        assert fill, f"a chart text without its own colour: {tag}"
+        fills[fill.group(1)] = contrast(fill.group(1), background)
+    assert all(ratio >= 4.5 for ratio in fills.values()), fills

@@ -210,7 +210,9 @@ def test_a_move_without_the_csrf_token_changes_nothing(app: Flask, ours: Company
     assert refused.status_code == 403
     assert ours.api("GET", f"deals/{deal}/")["stage"] == ours.stage("Новый лид")
 
-    moved = browser.post(f"/app/deals/{deal}/move", stage_id=target)  # the right token
+    moved = browser.post(  # the right token
+        f"/app/deals/{deal}/move", stage_id=target, funnel_id=ours.funnel["id"]
+    )
     assert moved.status_code == 200
     assert ours.api("GET", f"deals/{deal}/")["stage"] == target
     ours.api("POST", f"deals/{deal}/move_to_stage/", {"stage_id": ours.stage("Новый лид")})
@@ -232,11 +234,35 @@ def test_pages_of_another_company_are_not_found(app: Flask, ours: Company, their
         answer = browser.client.get(path)
         assert answer.status_code == 404, f"{path} -> {answer.status_code}"
         assert theirs.deal["title"] not in answer.get_data(as_text=True)
-    # Their column's next cards: nothing of theirs shows, whatever the funnel named.
-    for funnel in (theirs.funnel["id"], ours.funnel["id"]):
-        more = browser.client.get(f"/app/funnels/{funnel}/board/columns/{stage}/more")
-        assert more.status_code in (200, 404)
-        assert 'class="card"' not in more.get_data(as_text=True)
+
+
+def more_of(funnel: Any, stage: Any) -> str:
+    """«Показать ещё» of a column, from its top."""
+    return f"/app/funnels/{funnel}/board/columns/{stage}/more"
+
+
+def test_the_next_cards_of_a_stage_outside_the_funnel_or_the_company_are_not_found(
+    app: Flask, ours: Company, theirs: Company
+) -> None:
+    browser = signed_in(app, ours.admin_email)
+    other = ours.api("POST", "funnels/", {"name": f"Другая {uuid.uuid4().hex[:6]}"}, 201)
+    ours_first, theirs_first = ours.stage("Новый лид"), theirs.stage("Новый лид")
+    assert browser.client.get(more_of(ours.funnel["id"], ours_first)).status_code == 200
+    for funnel, stage in (
+        (theirs.funnel["id"], theirs_first),  # another company's column
+        (ours.funnel["id"], theirs_first),  # their stage under our funnel
+        (other["id"], ours_first),  # our stage under another funnel of ours
+        (ours.funnel["id"], uuid.uuid4()),  # no stage at all
+    ):
+        path = more_of(funnel, stage)
+        page = browser.client.get(path)
+        assert page.status_code == 404, f"{path} -> {page.status_code}"
+        assert page.mimetype == "text/html" and "Не найдено" in page.get_data(as_text=True)
+        assert theirs.deal["title"] not in page.get_data(as_text=True)
+        fragment = browser.client.get(path, headers={"HX-Request": "true"})
+        assert fragment.status_code == 404, f"{path} (htmx) -> {fragment.status_code}"
+        assert fragment.mimetype == "application/problem+json"
+        assert 'class="card"' not in fragment.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("action", ["move", "won", "lost", "reopen"])
@@ -247,7 +273,12 @@ def test_another_companys_deal_cannot_be_changed_from_the_board(
     deal = theirs.deal["id"]
     before = theirs.api("GET", f"deals/{deal}/")
     for stage in (theirs.stage("Квалификация"), ours.stage("Квалификация")):
-        answer = browser.post(f"/app/deals/{deal}/{action}", stage_id=stage, reason="чужая")
+        answer = browser.post(
+            f"/app/deals/{deal}/{action}",
+            stage_id=stage,
+            funnel_id=ours.funnel["id"],
+            reason="чужая",
+        )
         assert answer.status_code == 404, answer.get_data(as_text=True)
     after = theirs.api("GET", f"deals/{deal}/")
     assert after == before

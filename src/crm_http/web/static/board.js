@@ -8,6 +8,7 @@
   if (!page) return;
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const kind = page.dataset.kind;
+  const funnelId = page.dataset.funnel; // a change answers this board's column headers
   const POLL_MS = 5000;
   const UNDO_MS = 10000;
   let busy = 0; // drags, menus, dialogs and requests under way: polling waits for them
@@ -73,9 +74,7 @@
       const section = column(stageId);
       if (!section) return;
       const figures = headers[stageId];
-      const count = section.querySelector("[data-count]");
-      count.textContent = figures.open_count;
-      count.setAttribute("aria-label", "Открытых: " + figures.open_count);
+      section.querySelector("[data-count]").textContent = figures.open_count;
       section.querySelector("[data-amount]").textContent = figures.open_amount_text;
     });
   }
@@ -103,7 +102,10 @@
   async function move(card, stageId, from, index) {
     busy++;
     try {
-      const data = await post(itemUrl(card.dataset.id, "move"), { stage_id: stageId });
+      const data = await post(itemUrl(card.dataset.id, "move"), {
+        stage_id: stageId,
+        funnel_id: funnelId,
+      });
       updateHeaders(data.headers);
       if (data.card) {
         const fresh = cardFrom(data.card);
@@ -154,7 +156,7 @@
     toast.hidden = true;
     busy++;
     try {
-      const data = await post(url, { stage_id: stageId });
+      const data = await post(url, { stage_id: stageId, funnel_id: funnelId });
       updateHeaders(data.headers);
       if (data.card) placeOnTop(cardFrom(data.card), stageId);
     } catch (error) {
