@@ -7,7 +7,7 @@ from datetime import date, datetime
 import attrs
 
 from crm_core.commands import UNSET, Maybe
-from crm_core.errors import Conflict, FieldErrors, InvalidValue, ValidationFailed
+from crm_core.errors import Conflict, FieldErrors, InvalidValue, Rule, ValidationFailed
 from crm_core.funnel import Funnel, Stage
 from crm_core.history import StageTracked, StageTransition, Subject
 from crm_core.values import (
@@ -142,7 +142,8 @@ class Deal(StageTracked):
 
     def _ensure_movable(self) -> None:
         if self.is_closed:
-            raise Conflict("A closed deal cannot be moved: reopen it first.")
+            rule = Rule.DEAL_WON if self.is_won else Rule.DEAL_LOST
+            raise Conflict("A closed deal cannot be moved: reopen it first.", rule)
 
     def _settle_in(self, stage: Stage, now: datetime) -> None:
         if stage.is_final:
@@ -151,7 +152,7 @@ class Deal(StageTracked):
     def mark_won(self, funnel: Funnel, now: datetime, actor: UserId | None = None) -> bool:
         """Wins the deal and moves it to the success stage; False when it was already won."""
         if self.is_lost:
-            raise Conflict("A lost deal cannot be marked won: reopen it first.")
+            raise Conflict("A lost deal cannot be marked won: reopen it first.", Rule.DEAL_LOST)
         if self.is_won:
             return False
         target = funnel.success_stage
@@ -169,7 +170,7 @@ class Deal(StageTracked):
         except InvalidValue as error:
             raise ValidationFailed.on("reason", error.detail) from None
         if self.is_won:
-            raise Conflict("A won deal cannot be marked lost: reopen it first.")
+            raise Conflict("A won deal cannot be marked lost: reopen it first.", Rule.DEAL_WON)
         if self.is_lost:
             return False
         target = funnel.failure_stage
@@ -181,7 +182,7 @@ class Deal(StageTracked):
     def reopen(self, stage: Stage, now: datetime, actor: UserId | None = None) -> None:
         """Brings a closed deal back into an open (non-final) stage of its funnel."""
         if not self.is_closed:
-            raise Conflict("Only a won or lost deal can be reopened.")
+            raise Conflict("Only a won or lost deal can be reopened.", Rule.DEAL_OPEN)
         if stage.funnel_id != self.funnel_id:
             raise ValidationFailed.on("stage_id", "This stage belongs to another funnel.")
         if stage.is_final:

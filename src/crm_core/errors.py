@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -44,8 +45,26 @@ class NotFound(DomainError):
         self.kind = kind
 
 
+class Rule(enum.StrEnum):
+    """Which state of a lead or deal a Conflict found in the way, for an adapter that says it
+    in its own words (the web app, in Russian)."""
+
+    LEAD_CONVERTED = "lead_converted"
+    LEAD_LOST = "lead_lost"
+    LEAD_OPEN = "lead_open"
+    LEAD_INTO_SUCCESS = "lead_into_success_stage"  # a success stage is reached by conversion
+    DEAL_WON = "deal_won"
+    DEAL_LOST = "deal_lost"
+    DEAL_OPEN = "deal_open"
+
+
 class Conflict(DomainError):
-    """A domain rule refuses the change; `detail` says which rule."""
+    """A domain rule refuses the change; `detail` says which rule, and `rule` names it where
+    an adapter may need to tell it apart."""
+
+    def __init__(self, detail: str, rule: Rule | None = None) -> None:
+        super().__init__(detail)
+        self.rule = rule
 
 
 class NotAuthenticated(DomainError):

@@ -9,7 +9,7 @@ import attrs
 
 from crm_core.commands import UNSET, Maybe
 from crm_core.deal import Deal
-from crm_core.errors import Conflict, FieldErrors, InvalidValue, ValidationFailed
+from crm_core.errors import Conflict, FieldErrors, InvalidValue, Rule, ValidationFailed
 from crm_core.funnel import Funnel, Stage
 from crm_core.history import StageTracked, StageTransition, Subject
 from crm_core.values import (
@@ -150,9 +150,9 @@ class Lead(StageTracked):
 
     def _ensure_open(self, action: str) -> None:
         if self.status == LeadStatus.CONVERTED:
-            raise Conflict(f"A converted lead cannot be {action}.")
+            raise Conflict(f"A converted lead cannot be {action}.", Rule.LEAD_CONVERTED)
         if self.status == LeadStatus.LOST:
-            raise Conflict(f"A lost lead cannot be {action}.")
+            raise Conflict(f"A lost lead cannot be {action}.", Rule.LEAD_LOST)
 
     # --- what a move means for a lead (the movement itself is StageTracked's) ---------------
 
@@ -162,7 +162,8 @@ class Lead(StageTracked):
     def _check_entry(self, stage: Stage) -> None:
         if stage.is_final and stage.is_success:
             raise Conflict(
-                "A lead cannot be moved into a success stage: convert it to a deal instead."
+                "A lead cannot be moved into a success stage: convert it to a deal instead.",
+                Rule.LEAD_INTO_SUCCESS,
             )
 
     def _check_placement(self, stage: Stage) -> None:
@@ -201,9 +202,9 @@ class Lead(StageTracked):
         A `stage_id` outside the funnel is an error on `stage_field`, the name the caller's
         body gave it (`stage_id` of convert_to_deal, `stage` of a new deal)."""
         if self.status == LeadStatus.CONVERTED:
-            raise Conflict("The lead has already been converted to a deal.")
+            raise Conflict("The lead has already been converted to a deal.", Rule.LEAD_CONVERTED)
         if self.status == LeadStatus.LOST:
-            raise Conflict("A lost lead cannot be converted to a deal.")
+            raise Conflict("A lost lead cannot be converted to a deal.", Rule.LEAD_LOST)
         if funnel.id != self.funnel_id:
             raise ValueError("convert_to_deal needs the lead's own funnel")
         deal = Deal.open(
@@ -241,7 +242,7 @@ class Lead(StageTracked):
         except InvalidValue as error:
             raise ValidationFailed.on("reason", error.detail) from None
         if self.status == LeadStatus.CONVERTED:
-            raise Conflict("A converted lead cannot be marked lost.")
+            raise Conflict("A converted lead cannot be marked lost.", Rule.LEAD_CONVERTED)
         if self.status == LeadStatus.LOST:
             return None
         self._close_lost(reason, now)
@@ -254,9 +255,12 @@ class Lead(StageTracked):
         """Brings a lost lead back into an open (non-final) stage of its funnel; a converted
         lead stays converted (its deal goes on instead)."""
         if self.status == LeadStatus.CONVERTED:
-            raise Conflict("A converted lead cannot be reopened: its deal goes on instead.")
+            raise Conflict(
+                "A converted lead cannot be reopened: its deal goes on instead.",
+                Rule.LEAD_CONVERTED,
+            )
         if self.status == LeadStatus.OPEN:
-            raise Conflict("Only a lost lead can be reopened.")
+            raise Conflict("Only a lost lead can be reopened.", Rule.LEAD_OPEN)
         if stage.funnel_id != self.funnel_id:
             raise ValidationFailed.on("stage_id", "This stage belongs to another funnel.")
         if stage.is_final:

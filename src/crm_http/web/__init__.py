@@ -16,7 +16,7 @@ from crm_http import problems
 from crm_http.config import Settings
 from crm_http.container import Container
 from crm_http.web import format as fmt
-from crm_http.web.board import board_routes, refused_change
+from crm_http.web.board import board_action, board_routes
 from crm_http.web.panel import panel_routes
 from crm_http.web.refusals import in_russian
 from crm_http.web.reports import reports_routes
@@ -66,7 +66,6 @@ def install_web(app: Flask, container: Container, settings: Settings) -> None:
         static_url_path="/static",
     )
     access: Any = container.access
-    read_model: Any = container.read_model
 
     @blueprint.before_request
     def admit() -> BaseResponse | None:
@@ -119,7 +118,7 @@ def install_web(app: Flask, container: Container, settings: Settings) -> None:
     @blueprint.errorhandler(DomainError)
     def domain_error(error: DomainError) -> Response:
         answer = problems.from_domain_error(error)
-        detail = in_russian(error, refused_change(error, read_model))
+        detail = in_russian(error, board_action())
         if wants_fragment():
             return _with_detail(answer, detail)
         return _error_page(answer.status_code, _title(answer), detail)

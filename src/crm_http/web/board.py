@@ -4,22 +4,21 @@ changes, and moving, winning, losing and reopening cards."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response as BaseResponse
 
-from crm_core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from crm_core.errors import NotFound, ValidationFailed
 from crm_core.ports import BoardKind, BoardReader, CardsAfter, ListQuery, ReadModel, Resource
 from crm_core.tenancy import Actor
 from crm_core.values import DealId, FunnelId, LeadId, StageId
 from crm_http.auth import current_actor
 from crm_http.container import Container
 from crm_http.web.format import rubles
-from crm_http.web.refusals import Action, CardState, Refused
+from crm_http.web.refusals import Action
 
 PER_COLUMN = 20
 # A column re-rendered after others' changes keeps the cards its viewer had opened, up to this.
@@ -74,27 +73,9 @@ def _shown(text: str | None) -> int:
         raise BadRequest("shown: a number of cards.") from None
 
 
-def _resource(kind: BoardKind) -> Resource:
-    return Resource.DEALS if kind is BoardKind.DEALS else Resource.LEADS
-
-
-def refused_change(error: DomainError, read_model: Callable[[], ReadModel]) -> Refused | None:
-    """The change of a card this request asked the board for, which the core refused with
-    `error`; None for any other request. A Conflict is explained by the card's state, so it
-    is read then (and only then)."""
-    action = ACTIONS.get(request.endpoint or "")
-    arguments = request.view_args or {}
-    if action is None or "kind_name" not in arguments:
-        return None
-    kind = BoardKind(arguments["kind_name"])
-    actor: Actor | None = g.get("actor")
-    if not isinstance(error, Conflict) or actor is None:
-        return Refused(action, kind)
-    try:
-        row = read_model().detail(_resource(kind), actor.company_id, arguments["item_id"])
-    except NotFound:  # gone meanwhile: the refusal says the card changed
-        return Refused(action, kind)
-    return Refused(action, kind, CardState.of(kind, row))
+def board_action() -> Action | None:
+    """What this request asked of a card on the board, if it is such a request."""
+    return ACTIONS.get(request.endpoint or "")
 
 
 def _written(headers: dict[str, Any]) -> dict[str, Any]:
@@ -209,7 +190,8 @@ def board_routes(blueprint: Blueprint, container: Container) -> None:
 
     def item_of(actor: Actor, kind: BoardKind, item_id: uuid.UUID) -> Any:
         model: ReadModel = read_model()
-        return model.detail(_resource(kind), actor.company_id, item_id)
+        resource = Resource.DEALS if kind is BoardKind.DEALS else Resource.LEADS
+        return model.detail(resource, actor.company_id, item_id)
 
     def card_of(actor: Actor, kind: BoardKind, item_id: uuid.UUID) -> str | None:
         """The card as the board shows it now, or None when it left the board (closed)."""
