@@ -278,7 +278,8 @@ def _card(row: Any) -> dict[str, Any]:
 
 
 class SqlBoard:
-    """crm_core.ports.BoardReader on SQL: each call is one short read-only transaction."""
+    """crm_core.ports.BoardReader on SQL: its statements run in autocommit, on the connection of
+    the request's scope when there is one (see crm_adapters.sql.reads)."""
 
     def __init__(self, engine: Engine, reads: ReadConnections | None = None) -> None:
         self.reads = reads or ReadConnections(engine)

@@ -715,7 +715,8 @@ def _as_uuid(value: object) -> uuid.UUID | None:
 
 
 class SqlReadModel:
-    """crm_core.ports.ReadModel on SQL: each call is one short read-only transaction."""
+    """crm_core.ports.ReadModel on SQL: its statements run in autocommit, on the connection of
+    the request's scope when there is one (see crm_adapters.sql.reads)."""
 
     def __init__(
         self,
@@ -723,7 +724,6 @@ class SqlReadModel:
         public_url: str = DEFAULT_PUBLIC_URL,
         reads: ReadConnections | None = None,
     ) -> None:
-        self.engine = engine
         self.reads = reads or ReadConnections(engine)
         self._regions: dict[CompanyId, str] = {}
         self._statistics = StatisticsCache()
