@@ -444,6 +444,7 @@ def make_pipeline_machine(
                 self._refused(ValidationFailed, reopen, self.actor, lead_id, stage_id)
             else:
                 reopen(self.actor, lead_id, stage_id)
+                self.closed_leads.pop(lead_id, None)  # open again: it may move until it closes
                 after = self._lead(lead_id)
                 assert (after.stage_id, after.status, after.closed_at, after.lost_reason) == (
                     stage_id,
@@ -649,7 +650,7 @@ def make_pipeline_machine(
                 if not lead.is_open:
                     placed = (lead.funnel_id, lead.stage_id, len(lead.history))
                     frozen = self.closed_leads.setdefault(lead.id, placed)
-                    assert placed == frozen, "a converted or lost lead never moves again"
+                    assert placed == frozen, "a converted or lost lead does not move until reopened"
 
         @staticmethod
         def _refused(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import attrs
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from crm_adapters.sql.read_model import LIST_SPECS, SqlReadModel
 from crm_adapters.sql.types import russian_order
@@ -464,8 +464,8 @@ def russian_key(text: str) -> tuple[tuple[int, str], ...]:
     return tuple(letter(char) for char in text)
 
 
-def on_postgres(read_model: SqlReadModel) -> bool:
-    return read_model.engine.dialect.name == "postgresql"
+def on_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
 
 
 @pytest.mark.parametrize(
@@ -478,11 +478,16 @@ def on_postgres(read_model: SqlReadModel) -> bool:
 )
 @pytest.mark.parametrize("descending", [False, True])
 def test_every_ordering(
-    read_model: SqlReadModel, data: Data, resource: Resource, field: str, descending: bool
+    read_model: SqlReadModel,
+    engine: Engine,
+    data: Data,
+    resource: Resource,
+    field: str,
+    descending: bool,
 ) -> None:
     rows = listing(read_model, data, resource, ordering=[(field, descending)])
     keys = [sort_key(row[field]) for row in rows]
-    if on_postgres(read_model) and isinstance(
+    if on_postgres(engine) and isinstance(
         LIST_SPECS[resource].ordering_columns[field], russian_order
     ):  # [rev 2] names sort in Russian alphabetical order on PostgreSQL
         keys = [sort_key(None if row[field] is None else russian_key(row[field])) for row in rows]
@@ -522,7 +527,7 @@ def test_default_orderings(
     assert rows == expected(rows)
 
 
-def test_several_orderings(read_model: SqlReadModel, data: Data) -> None:
+def test_several_orderings(read_model: SqlReadModel, engine: Engine, data: Data) -> None:
     rows = listing(
         read_model, data, Resource.LEADS, ordering=[("estimated_value", True), ("title", False)]
     )
@@ -531,7 +536,7 @@ def test_several_orderings(read_model: SqlReadModel, data: Data) -> None:
     assert [r["title"] for r in rows] == [
         "Разработка сайта",
         "Внедрение CRM",
-        *(reversed(tied) if on_postgres(read_model) else tied),
+        *(reversed(tied) if on_postgres(engine) else tied),
     ]
 
 
@@ -556,18 +561,6 @@ def test_pages_neither_overlap_nor_skip(
     assert (
         read_model.list(Resource.LEADS, world.company_id, ListQuery(page=9, page_size=2)).rows == []
     )
-
-
-@pytest.fixture
-def statements(engine: Engine) -> Iterator[list[str]]:
-    executed: list[str] = []
-
-    def count(*args: Any) -> None:
-        executed.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", count)
-    yield executed
-    event.remove(engine, "before_cursor_execute", count)
 
 
 def test_a_page_costs_the_same_statements_at_any_size(
