@@ -15,6 +15,8 @@ from typing import Any
 
 from marshmallow import Schema, fields, missing
 
+from crm_http.fields import ProbabilityField, Timestamp, iso_utc
+
 Dump = Callable[[Any], dict[str, Any]]
 Convert = Callable[[Any], Any]
 
@@ -70,7 +72,40 @@ def _converter(field: fields.Field[Any], attribute: str) -> Convert:
         inner = _converter(field.inner, attribute)
         return lambda value: None if value is None else [inner(each) for each in value]
     convert = field._serialize  # the field's own conversion, nothing around it
+    shortcut = _SHORTCUTS.get(type(field))
+    if shortcut is not None:  # the common values converted inline, the rest by the field
+        return shortcut(lambda value: convert(value, attribute, None))
     return lambda value: convert(value, attribute, None)
+
+
+# Per exact field class: the conversion of the values a row usually holds, equal to the
+# field's `_serialize` of them (tests/unit/test_dumping.py checks every schema), falling back
+# to the field for anything else. A subclass may convert differently, so it is not listed.
+def _text(other: Convert) -> Convert:
+    return lambda value: value if value is None or type(value) is str else other(value)
+
+
+def _uuid(other: Convert) -> Convert:
+    return lambda value: None if value is None else str(value)
+
+
+def _same(kind: type) -> Callable[[Convert], Convert]:
+    return lambda other: (
+        lambda value: value if value is None or type(value) is kind else other(value)
+    )
+
+
+def _timestamp(other: Convert) -> Convert:
+    return lambda value: None if value is None else iso_utc(value)
+
+
+_SHORTCUTS: dict[type, Callable[[Convert], Convert]] = {
+    fields.String: _text,
+    fields.UUID: _uuid,
+    fields.Boolean: _same(bool),
+    ProbabilityField: _same(int),
+    Timestamp: _timestamp,
+}
 
 
 __all__ = ["Dump", "compile_dump"]

@@ -734,6 +734,11 @@ class SqlReadModel:
                 accounts, fields={**accounts.fields, "webhook_url": webhook_url_field(public_url)}
             ),
         }
+        # Each resource's row columns over its joins, built once: a request adds its conditions.
+        self._rows_from = {
+            resource: select(*_select_fields(spec.fields)).select_from(spec.source)
+            for resource, spec in self.specs.items()
+        }
 
     def list(self, resource: Resource, company_id: CompanyId, query: ListQuery) -> Page:
         spec = self.specs[resource]
@@ -748,8 +753,7 @@ class SqlReadModel:
                 select(func.count()).select_from(count_from).where(*conditions)
             )
             statement = (
-                select(*_select_fields(spec.fields))
-                .select_from(spec.source)
+                self._rows_from[resource]
                 .where(*conditions)
                 .order_by(*_order_by(spec, query.ordering))
                 .limit(query.page_size)
@@ -773,10 +777,8 @@ class SqlReadModel:
         key = _as_uuid(object_id)
         if key is None:
             raise NotFound(spec.kind)
-        statement = (
-            select(*_select_fields(spec.fields))
-            .select_from(spec.source)
-            .where(spec.company == company_id, spec.table.c.id == key)
+        statement = self._rows_from[resource].where(
+            spec.company == company_id, spec.table.c.id == key
         )
         with self.reads.connect() as connection:
             rows = self._rows(connection, resource, spec, statement)
@@ -856,10 +858,8 @@ class SqlReadModel:
                 if not ids:
                     continue
                 spec = self.specs[resource]
-                statement = (
-                    select(*_select_fields(spec.fields))
-                    .select_from(spec.source)
-                    .where(spec.company == company_id, spec.table.c.id.in_(ids))
+                statement = self._rows_from[resource].where(
+                    spec.company == company_id, spec.table.c.id.in_(ids)
                 )
                 for row in self._rows(connection, resource, spec, statement):
                     found[row["id"]] = {**row, "kind": kind}

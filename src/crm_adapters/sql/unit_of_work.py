@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm_adapters.sql import tables
@@ -92,10 +92,18 @@ class _Repository(Generic[T]):
         self._kind = kind
 
     def get(self, company_id: Any, object_id: Any) -> T:
-        found = self.session.get(self._cls, object_id) if object_id is not None else None
+        found = (
+            self.session.get(self._cls, object_id, options=self._load_options())
+            if object_id is not None
+            else None
+        )
         if found is None or getattr(found, "company_id", None) != company_id:
             raise NotFound(self._kind)
         return found
+
+    def _load_options(self) -> list[Any]:
+        """How `get` loads the aggregate's parts (the mappers are configured by then)."""
+        return []
 
     def _first(self, statement: Any) -> T | None:
         found: T | None = self.session.scalars(statement.limit(1)).first()
@@ -152,7 +160,12 @@ class SqlFunnels(_Repository[Funnel]):
     work ends, and changing or removing a stage (`with_stage`) takes it exclusively before
     its occupancy check. Moves do not wait for each other. SQLite needs none of this: it
     runs one writer at a time and refuses to commit a transaction that read stale data.
+
+    `get` reads the funnel and its stages in one statement (a join) after taking the lock.
     """
+
+    def _load_options(self) -> list[Any]:
+        return [joinedload(Funnel.stages)]  # type: ignore[arg-type]
 
     def get(self, company_id: Any, object_id: Any) -> Funnel:
         self._lock(object_id, exclusive=False)
