@@ -32,11 +32,12 @@ from crm_http.web.signin import signin_routes
 
 HERE = Path(__file__).parent
 OPEN_ENDPOINTS = frozenset({"web.static", "web.login", "web.log_in"})
+# The top bar's sections: the page each opens, its name, and the pages it is current on.
 NAV = (
-    ("web.home", "Доска"),
-    ("web.contacts", "Контакты"),
-    ("web.leads", "Лиды"),
-    ("web.deals", "Сделки"),
+    ("web.home", "Доска", frozenset({"web.home", "web.board"})),
+    ("web.contacts", "Контакты", frozenset({"web.contacts"})),
+    ("web.leads", "Лиды", frozenset({"web.leads"})),
+    ("web.deals", "Сделки", frozenset({"web.deals"})),
 )
 
 
@@ -91,10 +92,16 @@ def install_web(app: Flask, container: Container, settings: Settings) -> None:
         return endpoint in app.view_functions
 
     @blueprint.app_template_global()
-    def nav_links() -> list[tuple[str, str]]:
-        return [(endpoint, label) for endpoint, label in NAV if endpoint in app.view_functions]
+    def nav_links() -> list[tuple[str, str, bool]]:
+        """The top bar's links, and whether each is the section of the page shown."""
+        return [
+            (endpoint, label, request.endpoint in pages)
+            for endpoint, label, pages in NAV
+            if endpoint in app.view_functions
+        ]
 
     blueprint.add_app_template_filter(fmt.rubles, "rubles")
+    blueprint.add_app_template_filter(fmt.amount_field, "amount_field")
     blueprint.add_app_template_filter(fmt.moment, "moment")
     blueprint.add_app_template_filter(fmt.day, "day")
     blueprint.add_app_template_global(fmt.days_since, "days_since")

@@ -17,6 +17,17 @@ def rubles(value: Any) -> str:
     return text.replace(",", NBSP).replace(".", ",") + f"{NBSP}₽"
 
 
+def amount_field(value: Any) -> str:
+    """An amount as a form's field starts from, in the form people type and the form reads
+    back: `180000`, or `180000,50` when there are kopecks."""
+    if value is None or value == "":
+        return ""
+    amount = Decimal(value)
+    if amount == amount.to_integral_value():
+        return f"{amount:.0f}"
+    return f"{amount:.2f}".replace(".", ",")
+
+
 def plural(count: int, one: str, few: str, many: str) -> str:
     """The Russian form for a count: 1 день, 2 дня, 5 дней (11–14 take `many`)."""
     tens, units = count % 100, count % 10

@@ -1,11 +1,15 @@
-"""Why the web app refused something, in Russian. The core explains its refusals in English for
-the API; the web app names them by the rule a conflict names, the field a validation names
-and the board's action, never by reading the core's text."""
+"""Why the web app refused something, in Russian. The core and the API's schemas explain their
+refusals in English for the API; the web app names them by the rule a conflict names, the field
+a validation names, the kind of a refused query parameter and the board's action, never by
+reading the English text."""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import Schema, fields, validate
 
 from crm_core.errors import (
     Conflict,
@@ -16,6 +20,8 @@ from crm_core.errors import (
     ValidationFailed,
 )
 from crm_core.values import REASON_LENGTH
+from crm_http.listing import PhoneQuery
+from crm_http.problems import flatten
 
 
 class Action(enum.StrEnum):
@@ -96,4 +102,65 @@ def in_russian(error: DomainError, action: Action | None = None) -> str:
     return error.detail
 
 
-__all__ = ["Action", "in_russian"]
+# How a query parameter of a list or of the statistics is named when a page refuses it.
+PARAMETER_NAMES = {
+    "search": "Поиск",
+    "phone": "Телефон",
+    "is_client": "Клиент",
+    "owner": "Ответственный",
+    "funnel": "Воронка",
+    "stage": "Стадия",
+    "status": "Статус",
+    "is_won": "Выиграна",
+    "is_lost": "Проиграна",
+    "page": "Страница",
+    "page_size": "Строк на странице",
+    "ordering": "Сортировка",
+    "created_at_after": "Созданы с",
+    "created_at_before": "Созданы по",
+    "non_field_errors": "Адрес страницы",
+}
+# What is wrong with a refused query parameter, by its name where the kind does not say it.
+PARAMETER_REFUSALS = {"ordering": "по этому полю не сортируют."}
+CHOOSE_FROM_LIST = "выберите значение из списка."
+NOT_VALID = "неверное значение."
+
+
+def _parameter_refusal(name: str, field: fields.Field[Any] | None) -> str:
+    """Why a query parameter was refused, by its name or by its kind: each kind of parameter
+    is refused for one reason (its form, or the choices or range its validator allows)."""
+    if name in PARAMETER_REFUSALS:
+        return PARAMETER_REFUSALS[name]
+    validators = getattr(field, "validators", ())
+    if isinstance(field, fields.Date):
+        return "неверная дата, введите её в виде ГГГГ-ММ-ДД."
+    if isinstance(field, fields.UUID):
+        return CHOOSE_FROM_LIST
+    if isinstance(field, fields.Boolean):
+        return "выберите «Да», «Нет» или «Все»."
+    if isinstance(field, fields.Integer):
+        least = next(
+            (v.min for v in validators if isinstance(v, validate.Range) and v.min is not None),
+            None,
+        )
+        return "нужно целое число" + ("" if least is None else f" не меньше {least}") + "."
+    if isinstance(field, PhoneQuery):
+        return "в номере должны быть цифры."
+    if any(isinstance(v, validate.OneOf) for v in validators):
+        return CHOOSE_FROM_LIST
+    if isinstance(field, fields.String):
+        return "в тексте есть недопустимые символы."  # what no database stores (NUL, ...)
+    return NOT_VALID
+
+
+def query_refusals(schema: Schema, given: Mapping[str, str]) -> list[str]:
+    """What is wrong with a page's query string, in Russian: one line per refused parameter,
+    named as the page's form names it (and as the address names it)."""
+    return [
+        f"{PARAMETER_NAMES.get(name, name)} ({name}): "
+        + _parameter_refusal(name, schema.fields.get(name))
+        for name in flatten(schema.validate(given))
+    ]
+
+
+__all__ = ["PARAMETER_NAMES", "Action", "in_russian", "query_refusals"]

@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from markupsafe import Markup
-from marshmallow import Schema, fields
+from marshmallow import fields
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -21,10 +21,10 @@ from crm_core.values import CompanyId, FunnelId
 from crm_http.auth import current_actor
 from crm_http.container import Container
 from crm_http.listing import MAX_PAGE_SIZE, list_args, list_query
-from crm_http.problems import flatten
 from crm_http.views.funnels import StatisticsArgs
 from crm_http.web.charts import SUCCESS, Bar, bar_chart, percent, ring
 from crm_http.web.format import NBSP, days_text, plural, rubles
+from crm_http.web.refusals import query_refusals
 
 # The table a list's search box re-renders: htmx asks for it alone (HX-Target).
 RESULTS_ID = "list-results"
@@ -33,23 +33,6 @@ STATUS_NAMES = {
     LeadStatus.OPEN: "Открыт",
     LeadStatus.CONVERTED: "Сделка",
     LeadStatus.LOST: "Провален",
-}
-# How a query parameter is named when the page says what is wrong with it.
-PARAMETER_NAMES = {
-    "search": "Поиск",
-    "phone": "Телефон",
-    "is_client": "Клиент",
-    "owner": "Ответственный",
-    "funnel": "Воронка",
-    "stage": "Стадия",
-    "status": "Статус",
-    "is_won": "Выиграна",
-    "is_lost": "Проиграна",
-    "page": "Страница",
-    "page_size": "Строк на странице",
-    "ordering": "Сортировка",
-    "created_at_after": "Созданы с",
-    "created_at_before": "Созданы по",
 }
 
 
@@ -111,15 +94,6 @@ class StatisticsPageArgs(StatisticsArgs):
 def _given() -> dict[str, str]:
     """The query string without the empty values a GET form sends for fields left blank."""
     return {name: value for name, value in request.args.items() if value.strip()}
-
-
-def _problems(schema: Schema, given: Mapping[str, str]) -> list[str]:
-    """What is wrong with the query string, one line per message, naming each parameter."""
-    lines = []
-    for name, messages in flatten(schema.validate(given)).items():
-        label = PARAMETER_NAMES.get(name, name)
-        lines += [f"{label} ({name}): {message}" for message in messages]
-    return lines
 
 
 def _results_only() -> bool:
@@ -267,7 +241,7 @@ def reports_routes(blueprint: Blueprint, container: Container) -> None:
         funnel = model().detail(Resource.FUNNELS, actor.company_id, funnel_id)
         given = _given()
         schema = StatisticsPageArgs()
-        errors = _problems(schema, given)
+        errors = query_refusals(schema, given)
         stats = charts = period = None
         if not errors:
             args = schema.load(given)
@@ -298,7 +272,7 @@ def reports_routes(blueprint: Blueprint, container: Container) -> None:
         actor = current_actor()
         given = _given()
         schema = list_args(page.resource)()
-        errors = _problems(schema, given)
+        errors = query_refusals(schema, given)
         rows: Sequence[Row] = ()
         count = pages = 0
         query = ListQuery()

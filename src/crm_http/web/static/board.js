@@ -85,10 +85,14 @@
     return holder.firstElementChild;
   }
 
+  // Back to `index` of `from`, where it stood before a drag or a menu took it. A card the
+  // keyboard menu never moved (the «Провалено» dialog was cancelled) is already there.
   function putBack(card, from, index) {
     const list = from || card.parentElement;
+    if (list.children[index] === card) return;
+    card.remove();
     const before = list.children[index] || list.querySelector(":scope > .more");
-    list.insertBefore(card, before === card ? null : before);
+    list.insertBefore(card, before);
   }
 
   function placeOnTop(card, stageId) {
@@ -125,7 +129,7 @@
   async function settle(card, outcome, from, index) {
     let reason = "";
     if (outcome === "lost") {
-      reason = await askReason();
+      reason = await askReason(card);
       if (reason === null) {
         putBack(card, from, index);
         return;
@@ -168,10 +172,15 @@
 
   const dialog = document.getElementById("lost-dialog");
 
-  function askReason() {
+  const lostCard = dialog.querySelector("[data-lost-card]");
+
+  function askReason(card) {
     busy++;
     return new Promise(function (resolve) {
       const text = dialog.querySelector("textarea");
+      const title = card.querySelector(".card-title");
+      lostCard.textContent = (kind === "deals" ? "Сделка: " : "Лид: ") +
+        (title ? title.textContent.trim() : "");
       text.value = "";
       dialog.returnValue = "";
       dialog.addEventListener("close", function closed() {
