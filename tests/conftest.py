@@ -1,6 +1,7 @@
 """The whole suite: PostgreSQL tests run when CRM_TEST_POSTGRES_URL names a server, and the
 browser tests when Debian's chromium is installed; without either, its tests are left out
-with a single line saying so (not hundreds of skips)."""
+with a single line saying so (not hundreds of skips). With CRM_REQUIRE_BROWSER=1 (as CI
+sets it) a missing chromium stops the run instead."""
 
 from __future__ import annotations
 
@@ -19,10 +20,19 @@ CHROMIUM_ABSENT = (
     f"Browser: {CHROMIUM} is missing, so the tests in tests/browser are not run "
     "(.ci/run installs Debian's chromium)."
 )
+CHROMIUM_REQUIRED = (
+    f"Browser: CRM_REQUIRE_BROWSER=1 but {CHROMIUM} is missing, so the tests in tests/browser "
+    "cannot run (install Debian's chromium, as .ci/run does)."
+)
 
 
 def _postgres_url() -> str:
     return os.environ.get("CRM_TEST_POSTGRES_URL", "")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("CRM_REQUIRE_BROWSER") == "1" and not CHROMIUM.exists():
+        raise pytest.UsageError(CHROMIUM_REQUIRED)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

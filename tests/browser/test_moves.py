@@ -139,6 +139,7 @@ def test_cancelling_the_reason_dialog_puts_the_card_back_unchanged(
     funnel = company.funnel()
     first = funnel.stage("Новый лид")
     (kept,) = deals_in(company, funnel, "900")
+    before = company.admin.api.fetch("deals", kept["id"])
     sign_in(page, company.manager, funnel.board())
 
     drag_onto_outcome(page, page.locator(f"#card-{kept['id']}"), "lost")
@@ -148,7 +149,18 @@ def test_cancelling_the_reason_dialog_puts_the_card_back_unchanged(
     expect(dialog).to_be_hidden()
     expect(column(page, first).locator(f"#card-{kept['id']}")).to_be_visible()
     expect_header(page, first, 1, "900")
-    assert company.admin.api.fetch("deals", kept["id"])["is_lost"] is False
+    after = company.admin.api.fetch("deals", kept["id"])
+    assert (after["stage"], after["is_won"], after["is_lost"], after["lost_reason"]) == (
+        first,
+        False,
+        False,
+        "",
+    )
+    outcome = ("stage", "stage_changed_at", "is_won", "is_lost", "lost_reason", "closed_at")
+    assert {key: after[key] for key in outcome} == {key: before[key] for key in outcome}
+    page.reload()  # the server's board agrees
+    expect(column(page, first).locator(f"#card-{kept['id']}")).to_be_visible()
+    expect_header(page, first, 1, "900")
 
 
 def test_a_move_the_server_refuses_is_put_back_with_its_reason(

@@ -1,5 +1,6 @@
 """Bodies over 1 MiB, request targets and headers past the server's limits are refused with
-problem+json; a refusal that closes the connection says so."""
+problem+json; a refusal that closes the connection says so. Just under the limits, the app
+answers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from crm_http.server import MAX_HEAD, MAX_TARGET
 from tests.integration.http_contract.conftest import Server
 
 MEBIBYTE = 1024 * 1024
@@ -79,3 +81,49 @@ def test_given_headers_too_large_then_a_problem(server: Server) -> None:
 
     refused(answer, 431)
     assert answer.headers["connection"] == "close"
+
+
+# --- just under the limits: read whole and answered by the app ----------------------------
+
+
+def test_given_a_body_just_under_one_mebibyte_then_the_app_reads_and_answers_it(
+    server: Server,
+) -> None:
+    empty = json.dumps({"email": "nobody@example.com", "password": ""}).encode()
+    password = "x" * (MEBIBYTE - 1 - len(empty))
+    body = json.dumps({"email": "nobody@example.com", "password": password}).encode()
+    assert len(body) == MEBIBYTE - 1
+
+    answer = httpx.post(
+        f"{server.base_url}/api/auth/token/",
+        content=body,
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+
+    # Not a 413: the app read the credentials and found no such user.
+    assert answer.status_code == 401, answer.text[:500]
+    assert answer.json()["detail"] == "Wrong email or password."
+
+
+def test_given_a_request_target_of_exactly_the_limit_then_it_is_answered(server: Server) -> None:
+    path = "/api/health/?padding="
+    target = path + "x" * (MAX_TARGET - len(path))
+    assert len(target) == MAX_TARGET
+
+    answer = httpx.get(f"{server.base_url}{target}", timeout=30)
+
+    assert answer.status_code == 200, answer.text[:500]
+    assert answer.json()["status"] == "ok"
+
+
+def test_given_headers_just_under_the_limit_then_they_are_answered(server: Server) -> None:
+    # Two kibibytes left for the request line and httpx's own few headers (Host, Accept ...).
+    headers = {f"X-Padding-{number:02}": "x" * 1000 for number in range((MAX_HEAD - 2048) // 1016)}
+    size = sum(len(f"{name}: {value}\r\n") for name, value in headers.items())
+    assert MAX_HEAD - 4096 < size < MAX_HEAD - 2048
+
+    answer = httpx.get(f"{server.base_url}/api/health/", headers=headers, timeout=30)
+
+    assert answer.status_code == 200, answer.text[:500]
+    assert answer.json()["status"] == "ok"

@@ -1,17 +1,19 @@
 """Migrated databases shared by a module (tests keep apart by working in companies of their own),
-and a `World`: one company with an admin, its use cases over SqlUnitOfWork and a fixed clock."""
+a `World`: one company with an admin, its use cases over SqlUnitOfWork and a fixed clock, and
+the SQL statements an engine sends."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from crm_adapters.sql.engine import create_database_engine
 from crm_adapters.sql.migrate import upgrade
@@ -54,6 +56,36 @@ def engine(migrated_url: str) -> Iterator[Engine]:
     engine = create_database_engine(migrated_url)
     yield engine
     engine.dispose()
+
+
+@contextmanager
+def recording(engine: Engine) -> Iterator[list[str]]:
+    """The statements `engine` sends inside the block, as sent."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def sent_by(engine: Engine, action: Callable[[], Any]) -> list[str]:
+    """The statements `engine` sends while `action` runs."""
+    with recording(engine) as sent:
+        action()
+    return sent
+
+
+@pytest.fixture
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """The statements the module's engine sends during the test (clear it to count from a
+    point on)."""
+    with recording(engine) as sent:
+        yield sent
 
 
 @pytest.fixture(scope="module")

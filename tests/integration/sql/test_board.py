@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from crm_adapters.sql.board import SqlBoard
 from crm_adapters.sql.unit_of_work import SqlUnitOfWork
@@ -21,7 +21,7 @@ from crm_core.ports import BoardKind, CardsAfter
 from crm_core.services.activities import CreateActivity
 from crm_core.services.funnels import ChangeStage
 from crm_core.services.pipeline import ChangeDeal, CreateDeal
-from tests.integration.sql.conftest import World, new_world
+from tests.integration.sql.conftest import World, new_world, sent_by
 
 
 @pytest.fixture(scope="module")
@@ -39,20 +39,6 @@ def deal(world: World, funnel_id: uuid.UUID, title: str, amount: str, **fields: 
 
 def ids(cards: Any) -> list[uuid.UUID]:
     return [card["id"] for card in cards]
-
-
-def statements(engine: Engine, action: Callable[[], Any]) -> int:
-    sent: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        action()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return len(sent)
 
 
 def test_columns_show_open_totals_and_the_newest_cards_first(
@@ -244,7 +230,7 @@ def test_the_number_of_statements_does_not_grow_with_the_funnel(
     def read() -> None:
         board.board(world.company_id, funnel, BoardKind.DEALS, 20)
 
-    few = statements(engine, read)
+    few = len(sent_by(engine, read))
     for number in range(60):
         made = deal(world, funnel, f"Ещё {number}", "5", stage_id=stages[number % 4])
         if number % 5 == 0:
@@ -258,9 +244,9 @@ def test_the_number_of_statements_does_not_grow_with_the_funnel(
                 ),
             )
 
-    assert statements(engine, read) == few == 3
+    assert len(sent_by(engine, read)) == few == 3
     assert (
-        statements(engine, lambda: board.versions(world.company_id, funnel, BoardKind.DEALS)) == 1
+        len(sent_by(engine, lambda: board.versions(world.company_id, funnel, BoardKind.DEALS))) == 1
     )
 
 
@@ -285,7 +271,7 @@ def test_one_column_again_keeps_as_many_cards_as_its_viewer_had_opened(
         column["version"]
         == board.versions(world.company_id, funnel, BoardKind.DEALS)["columns"][str(first)]
     )
-    assert statements(engine, read) == 2
+    assert len(sent_by(engine, read)) == 2
     other = new_world(uow)
     with pytest.raises(NotFound):
         board.column(other.company_id, funnel, first, BoardKind.DEALS, 20)

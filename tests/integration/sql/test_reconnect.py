@@ -7,13 +7,14 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from crm_adapters.sql import engine as engines
 from crm_adapters.sql.engine import create_database_engine
 from crm_adapters.sql.reads import ReadConnections
 from tests.integration.conftest import POSTGRES_URL, fresh_postgres_database
+from tests.integration.sql.conftest import sent_by
 
 pytestmark = [
     pytest.mark.postgres,
@@ -47,20 +48,6 @@ def read(reads: ReadConnections) -> int:
         return int(connection.scalar(text("SELECT 1")) or 0)
 
 
-def statements_sent(engine: Engine, reads: ReadConnections) -> list[str]:
-    sent: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        sent.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        read(reads)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return sent
-
-
 def test_an_idle_pool_whose_connections_were_dropped_answers_the_next_read(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -89,7 +76,7 @@ def test_a_busy_pool_sends_no_ping_and_one_dead_connection_fails_one_read_only(
 ) -> None:
     reads = ReadConnections(engine)
     read(reads)
-    assert statements_sent(engine, reads) == ["SELECT 1"]  # the read alone: no BEGIN, no ping
+    assert sent_by(engine, lambda: read(reads)) == ["SELECT 1"]  # the read alone: no BEGIN, no ping
     drop_connections(engine)
 
     with pytest.raises(OperationalError):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
 
 from crm_adapters.sql.read_model import SqlReadModel
 from crm_adapters.sql.unit_of_work import SqlUnitOfWork
@@ -86,18 +85,6 @@ def history(uow: Callable[[], SqlUnitOfWork]) -> tuple[World, Any, list[Any], An
     at(world, 10)
     world.deals.mark_won(admin, d1)
     return world, funnel, world.stages(funnel), boris
-
-
-@pytest.fixture
-def statements(engine: Engine) -> Iterator[list[str]]:
-    executed: list[str] = []
-
-    def count(*args: Any) -> None:
-        executed.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", count)
-    yield executed
-    event.remove(engine, "before_cursor_execute", count)
 
 
 def column(statistics: Any, key: str) -> list[Any]:

@@ -4,12 +4,11 @@ cost one statement."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, select
 
 from crm_adapters.sql import tables
 from crm_adapters.sql.read_model import SqlReadModel
@@ -20,18 +19,6 @@ from crm_core.services.pipeline import ChangeLead, CreateDeal
 from tests.integration.sql.conftest import World
 
 EVERYTHING = StatisticsFilter()
-
-
-@pytest.fixture
-def statements(engine: Engine) -> Iterator[list[str]]:
-    sent: list[str] = []
-
-    def count(*args: Any) -> None:
-        sent.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", count)
-    yield sent
-    event.remove(engine, "before_cursor_execute", count)
 
 
 def revision(engine: Engine, funnel: Any) -> int | None:
@@ -110,3 +97,49 @@ def test_a_write_bumps_its_funnels_revision_once_per_commit(engine: Engine, worl
     assert revision(engine, funnel) == before + 1
     world.leads.mark_lead_lost(world.admin, lead, "дорого")
     assert revision(engine, funnel) == before + 2
+
+
+def test_the_period_is_part_of_the_key(engine: Engine, world: World) -> None:
+    model = SqlReadModel(engine)
+    funnel = world.funnels.create_funnel(world.admin, "Продажи")
+    contact = world.contact()
+    middle = world.clock.current.date() + timedelta(days=5)
+    early, late = StatisticsFilter(created_before=middle), StatisticsFilter(created_after=middle)
+    world.lead(contact, funnel, "Ранний")
+    world.clock.advance(days=10)
+    world.lead(contact, funnel, "Поздний 1")
+    world.lead(contact, funnel, "Поздний 2")
+
+    def leads(period: StatisticsFilter) -> int:
+        return int(model.funnel_statistics(world.company_id, funnel, period)["leads_count"])
+
+    # Each read twice: the second comes from the cache and must still be its period's.
+    assert [leads(early), leads(late), leads(EVERYTHING)] == [1, 2, 3]
+    assert [leads(early), leads(late), leads(EVERYTHING)] == [1, 2, 3]
+    world.lead(contact, funnel, "Поздний 3")
+    assert [leads(late), leads(early), leads(EVERYTHING)] == [3, 1, 4]
+    assert [leads(EVERYTHING), leads(late), leads(early)] == [4, 3, 1]
+
+
+def test_the_owner_is_part_of_the_key(engine: Engine, world: World) -> None:
+    model = SqlReadModel(engine)
+    funnel = world.funnels.create_funnel(world.admin, "Продажи")
+    contact = world.contact()
+    boris = world.user("Борис")
+    admins, boriss = (
+        StatisticsFilter(owner_id=world.admin.user_id),
+        StatisticsFilter(owner_id=boris.user_id),
+    )
+    world.lead(contact, funnel, "Анны")
+    world.lead(contact, funnel, "Бориса 1", owner_id=boris.user_id)
+    world.lead(contact, funnel, "Бориса 2", owner_id=boris.user_id)
+
+    def leads(owner: StatisticsFilter) -> int:
+        return int(model.funnel_statistics(world.company_id, funnel, owner)["leads_count"])
+
+    assert [leads(admins), leads(boriss), leads(EVERYTHING)] == [1, 2, 3]
+    assert [leads(admins), leads(boriss), leads(EVERYTHING)] == [1, 2, 3]
+    world.lead(contact, funnel, "Анны 2")
+    world.lead(contact, funnel, "Анны 3")
+    assert [leads(boriss), leads(admins), leads(EVERYTHING)] == [2, 3, 5]
+    assert [leads(EVERYTHING), leads(boriss), leads(admins)] == [5, 2, 3]

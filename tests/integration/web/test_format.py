@@ -3,7 +3,7 @@ stage (`сегодня` on the day it came)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -48,3 +48,23 @@ def test_given_moments_then_days_in_the_stage_count_whole_days_in_utc() -> None:
     assert days_since(None, today) == 0
     # A moment after today (a clock ahead) is still today, never "-1 день".
     assert days_since(datetime(2026, 11, 25, 9, 0, tzinfo=UTC), today) == 0
+
+
+MOSCOW = timezone(timedelta(hours=3))
+
+
+@pytest.mark.parametrize(
+    ("moment", "days"),
+    [
+        # Just after midnight in Moscow is still the day before in UTC.
+        (datetime(2026, 11, 24, 0, 30, tzinfo=MOSCOW), 1),
+        (datetime(2026, 11, 24, 2, 59, tzinfo=MOSCOW), 1),
+        (datetime(2026, 11, 24, 3, 0, tzinfo=MOSCOW), 0),
+        (datetime(2026, 11, 23, 23, 59, tzinfo=MOSCOW), 1),
+        (datetime(2026, 11, 22, 1, 0, tzinfo=MOSCOW), 3),  # 21 November, 22:00 UTC
+    ],
+)
+def test_given_a_moment_in_plus_three_hours_then_its_day_is_the_utc_one(
+    moment: datetime, days: int
+) -> None:
+    assert days_since(moment, date(2026, 11, 24)) == days

@@ -4,7 +4,6 @@ details, timeline, activities, conversion, edits and chat, for leads and deals."
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -28,9 +27,8 @@ from crm_http.app import create_app
 from crm_http.config import Settings
 from crm_http.container import Container
 from tests.fakes import FakeGateway
+from tests.integration.web.conftest import PASSWORD, signed_in
 
-PASSWORD = "panel-password-1"
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 NBSP = "\u00a0"
 
 
@@ -107,24 +105,12 @@ def sign_in(app: Flask, container: Container) -> Company:
     )
     actor = container.access().authenticate(token)
     assert actor is not None
-    client = app.test_client()
-    login_token = _csrf_of(client.get("/app/login"))
-    signed = client.post(
-        "/app/login", data={"email": email, "password": PASSWORD, "csrf_token": login_token}
-    )
-    assert signed.status_code == 302
-    csrf = _csrf_of(client.get("/app/login"))  # signing in gives the session a new token
+    browser = signed_in(app, email)
     funnel = container.funnels().create_funnel(actor, "Продажи")
     contact = container.contacts().create_contact(
         actor, CreateContact(first_name="Иван", last_name="Петров", phone="+7 999 123-45-67")
     )
-    return Company(container, client, actor, csrf, funnel, contact)
-
-
-def _csrf_of(page: TestResponse) -> str:
-    found = CSRF_FIELD.search(page.get_data(as_text=True))
-    assert found is not None
-    return found.group(1)
+    return Company(container, browser.client, actor, browser.csrf, funnel, contact)
 
 
 def _problem(answer: TestResponse, status: int) -> dict[str, Any]:

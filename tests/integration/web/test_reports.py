@@ -44,8 +44,8 @@ from crm_http.config import Settings
 from crm_http.container import Container
 from crm_http.web.charts import Bar, bar_chart
 from tests.fakes import FixedClock
+from tests.integration.web.conftest import PASSWORD, signed_in
 
-PASSWORD = "Пароль-отчёты-1"
 NBSP = "\u00a0"
 HTMX = {"HX-Request": "true", "HX-Target": "list-results"}
 
@@ -126,18 +126,6 @@ class World:
 
     def statistics(self, query: str = "") -> str:
         return f"/app/funnels/{self.funnel['id']}/statistics{query}"
-
-
-def sign_in(app: Flask, email: str) -> FlaskClient:
-    client = app.test_client()
-    page = client.get("/app/login").get_data(as_text=True)
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found
-    answer = client.post(
-        "/app/login", data={"email": email, "password": PASSWORD, "csrf_token": found.group(1)}
-    )
-    assert answer.status_code == 302, answer.get_data(as_text=True)
-    return client
 
 
 def make_funnel(api: Api, clock: FixedClock) -> tuple[dict[str, Any], dict[str, str]]:
@@ -256,12 +244,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 @pytest.fixture(scope="module")
 def admin(world: World) -> FlaskClient:
-    return sign_in(world.app, world.emails["admin"])
+    return signed_in(world.app, world.emails["admin"]).client
 
 
 @pytest.fixture(scope="module")
 def manager(world: World) -> FlaskClient:
-    return sign_in(world.app, world.emails["manager"])
+    return signed_in(world.app, world.emails["manager"]).client
 
 
 # --- the statistics page ------------------------------------------------------------------
