@@ -71,10 +71,10 @@ def _period(table: Table, period: StatisticsFilter) -> list[Any]:
 
 class StatisticsCache:
     """The last answers of each process, keyed by what they were computed from: the funnel
-    and its stages as read, and the funnel's revision, which every commit that writes its
-    stages, leads or deals bumps (see the unit of work). The statistics are a function of
-    those rows alone (no clock: a period is whole days), so an answer found under the same
-    key is the one the database would give now."""
+    and its stages as read, and the funnel's revision (the sum of its slots), which every
+    commit that writes its stages, leads or deals bumps (see the unit of work). The statistics
+    are a function of those rows alone (no clock: a period is whole days), and the key is read
+    before them, so an answer found under the same key is the one the database would give now."""
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
@@ -103,11 +103,16 @@ def funnel_statistics(
     period: StatisticsFilter,
     cache: StatisticsCache | None = None,
 ) -> dict[str, Any]:
-    revisions = t.funnel_revisions
+    slots = t.funnel_revision_slots
+    revision = (
+        select(func.coalesce(func.sum(slots.c.revision), 0))
+        .where(slots.c.funnel_id == funnel_id)
+        .scalar_subquery()
+    )
     funnel_rows = connection.execute(
         select(
             t.funnels.c.name.label("funnel_name"),
-            revisions.c.revision,
+            revision.label("revision"),
             t.stages.c.id,
             t.stages.c.name,
             t.stages.c.order,
@@ -115,11 +120,7 @@ def funnel_statistics(
             t.stages.c.is_final,
             t.stages.c.is_success,
         )
-        .select_from(
-            t.funnels.outerjoin(revisions, revisions.c.funnel_id == t.funnels.c.id).outerjoin(
-                t.stages, t.stages.c.funnel_id == t.funnels.c.id
-            )
-        )
+        .select_from(t.funnels.outerjoin(t.stages, t.stages.c.funnel_id == t.funnels.c.id))
         .where(t.funnels.c.id == funnel_id, t.funnels.c.company_id == company_id)
         .order_by(t.stages.c.order)
     ).all()

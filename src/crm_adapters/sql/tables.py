@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -147,13 +148,19 @@ funnels = Table(
     Index(None, "company_id", "name"),
 )
 
-# A funnel's revision: one more on every commit that writes its stages, leads or deals (the
-# unit of work bumps it), so that a read can tell in one indexed row whether anything it
-# computed from them may have changed (the statistics cache).
-funnel_revisions = Table(
-    "funnel_revisions",
+# A funnel's revision: the sum of its slots, one more on every commit that writes its
+# stages, leads or deals (the unit of work bumps one slot, picked at random), so that a read
+# can tell in one indexed range whether anything it computed from them may have changed (the
+# statistics cache). Slots never go down, so two reads that sum the same saw the same commits;
+# and commits that write one funnel rarely wait on each other's row lock (held until their
+# commit is flushed), as they would all do on a single row.
+REVISION_SLOTS = 32
+
+funnel_revision_slots = Table(
+    "funnel_revision_slots",
     metadata,
     Column("funnel_id", Uuid, _ref("funnels.id", "CASCADE"), primary_key=True),
+    Column("slot", SmallInteger, primary_key=True, autoincrement=False),
     Column("revision", BigInteger, nullable=False),
 )
 

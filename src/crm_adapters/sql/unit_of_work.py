@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -789,21 +790,31 @@ def _note_changed_funnels(session: Session, _context: Any, _instances: Any) -> N
 
 
 def _bump_revisions(session: Session) -> None:
-    """One more on the revision of each funnel the transaction wrote (in the order of their
-    ids, so that two transactions never wait on each other's rows in turn)."""
+    """One more on a random slot of the revision of each funnel the transaction wrote (in the
+    order of their ids, so that two transactions never wait on each other's rows in turn)."""
     changed = session.info.pop(_CHANGED_FUNNELS, set()) - session.info.pop(_DELETED_FUNNELS, set())
     if not changed:
         return
-    revisions = tables.funnel_revisions
+    slots = tables.funnel_revision_slots
     dialect = session.get_bind().dialect.name
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(revisions)
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(slots)
     session.execute(
         statement.values(
-            [{"funnel_id": funnel, "revision": 1} for funnel in sorted(changed)]
+            [
+                {
+                    "funnel_id": funnel,
+                    "slot": _slots.randrange(tables.REVISION_SLOTS),
+                    "revision": 1,
+                }
+                for funnel in sorted(changed)
+            ]
         ).on_conflict_do_update(
-            index_elements=["funnel_id"], set_={"revision": revisions.c.revision + 1}
+            index_elements=["funnel_id", "slot"], set_={"revision": slots.c.revision + 1}
         )
     )
+
+
+_slots = random.Random()  # which slot a commit bumps: any will do, only spread matters
 
 
 def _no_waking(_: list[object]) -> None:
