@@ -19,10 +19,13 @@ from bench.generate import DEALS, LEADS, MEASURED_FUNNEL_LEADS, generate
 from crm_adapters.sql.engine import create_database_engine
 from crm_adapters.sql.migrate import upgrade
 from crm_adapters.sql.read_model import SqlReadModel
+from crm_adapters.sql.statistics import funnel_statistics
 from crm_core.ports import ListQuery, Resource, StatisticsFilter
 from crm_core.values import CompanyId, FunnelId
 
-AIMS_MS = {"funnel_statistics": 150.0, "leads page (stage filter, 50 rows)": 10.0}
+COMPUTED, CACHED = "funnel_statistics, computed", "funnel_statistics, unchanged funnel (cache)"
+PAGE = "leads page (stage filter, 50 rows)"
+AIMS_MS = {COMPUTED: 150.0, CACHED: 10.0, PAGE: 10.0}
 
 
 def _median_ms(action: Callable[[], Any], runs: int, warmup: int = 3) -> float:
@@ -74,12 +77,18 @@ def main() -> int:
         read_model = SqlReadModel(engine=engine)
         stage = data.stage_ids[1]
         company, funnel = CompanyId(data.company_id), FunnelId(data.funnel_id)
+
+        def computed() -> Any:  # what a read of a funnel written since the last one costs
+            with engine.connect() as connection:
+                return funnel_statistics(connection, company, funnel, StatisticsFilter())
+
+        def cached() -> Any:  # a read model keeps the answers of unchanged funnels
+            return read_model.funnel_statistics(company, funnel, StatisticsFilter())
+
         figures = {
-            "funnel_statistics": _median_ms(
-                lambda: read_model.funnel_statistics(company, funnel, StatisticsFilter()),
-                runs=21,
-            ),
-            "leads page (stage filter, 50 rows)": _median_ms(
+            COMPUTED: _median_ms(computed, runs=21),
+            CACHED: _median_ms(cached, runs=51),
+            PAGE: _median_ms(
                 lambda: read_model.list(
                     Resource.LEADS,
                     company,
@@ -88,11 +97,7 @@ def main() -> int:
                 runs=51,
             ),
         }
-        statements = {
-            "funnel_statistics": _statements(
-                engine, lambda: read_model.funnel_statistics(company, funnel, StatisticsFilter())
-            )
-        }
+        statements = {COMPUTED: _statements(engine, computed), CACHED: _statements(engine, cached)}
         engine.dispose()
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as admin:
