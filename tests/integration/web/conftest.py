@@ -1,18 +1,39 @@
-"""Signing in to the web app as a browser does, for every test of tests/integration/web: the
-login form with the login page's CSRF token, then the new token the session gets."""
+"""For every test of tests/integration/web: the app on a test database, and signing in to it
+as a browser does (the login form with the login page's CSRF token, then the new token the
+session gets)."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import attrs
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from crm_http.app import create_app
+from crm_http.config import Settings
+from crm_http.container import Container
+
 # Not ASCII: the login form is sent as a browser encodes it.
 PASSWORD = "Пароль-веб-1"
 META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+def make_app(
+    database_url: str,
+    var_dir: Path,
+    container: Container | None = None,
+    public_url: str = "http://127.0.0.1:8000",
+) -> Flask:
+    """The app on a migrated database, in testing mode."""
+    settings = Settings(
+        database_url=database_url, public_url=public_url, secret_key="test-secret", var_dir=var_dir
+    )
+    app = create_app(settings, container or Container())
+    app.config["TESTING"] = True
+    return app
 
 
 def csrf_of(page: TestResponse) -> str:

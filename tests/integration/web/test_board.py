@@ -20,8 +20,8 @@ from crm_adapters.sql.migrate import upgrade
 from crm_core.values import DealId, StageId
 from crm_http.container import Container
 from tests.fakes import FixedClock
-from tests.integration.web.conftest import Browser, signed_in
-from tests.integration.web.test_security import Company, container_of, make_app, new_company
+from tests.integration.web.conftest import Browser, make_app, signed_in
+from tests.integration.web.test_security import Company, container_of, new_company
 
 NBSP = "\u00a0"
 
@@ -36,7 +36,7 @@ def app(
     module_database_url: str, tmp_path_factory: pytest.TempPathFactory, clock: FixedClock
 ) -> Iterator[Flask]:
     upgrade(module_database_url)
-    app = make_app(module_database_url, tmp_path_factory.mktemp("var"), "http://127.0.0.1:8000")
+    app = make_app(module_database_url, tmp_path_factory.mktemp("var"))
     container_of(app).clock.override(providers.Object(clock))
     yield app
     container_of(app).engine().dispose()

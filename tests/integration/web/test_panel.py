@@ -23,11 +23,9 @@ from crm_core.services.messaging_accounts import CreateAccount
 from crm_core.services.pipeline import CreateDeal, CreateLead
 from crm_core.tenancy import Actor, Role
 from crm_core.values import ContactId, DealId, FunnelId, LeadId, Money
-from crm_http.app import create_app
-from crm_http.config import Settings
 from crm_http.container import Container
 from tests.fakes import FakeGateway
-from tests.integration.web.conftest import PASSWORD, signed_in
+from tests.integration.web.conftest import PASSWORD, make_app, signed_in
 
 NBSP = "\u00a0"
 
@@ -49,14 +47,7 @@ def app(
     module_database_url: str, tmp_path_factory: pytest.TempPathFactory, container: Container
 ) -> Iterator[Flask]:
     upgrade(module_database_url)
-    settings = Settings(
-        database_url=module_database_url,
-        secret_key="test-secret",
-        var_dir=tmp_path_factory.mktemp("var"),
-    )
-    app = create_app(settings, container)
-    app.config["TESTING"] = True
-    yield app
+    yield make_app(module_database_url, tmp_path_factory.mktemp("var"), container)
     container.engine().dispose()
 
 

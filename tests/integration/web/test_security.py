@@ -18,10 +18,8 @@ from werkzeug.test import TestResponse
 
 from crm_adapters.sql.migrate import upgrade
 from crm_core.tenancy import Role
-from crm_http.app import create_app
-from crm_http.config import Settings
 from crm_http.container import Container
-from tests.integration.web.conftest import PASSWORD, csrf_of, log_in, signed_in
+from tests.integration.web.conftest import PASSWORD, csrf_of, log_in, make_app, signed_in
 
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 CSRF_REFUSED = "The form has expired or did not come from this site: reload the page."
@@ -33,22 +31,10 @@ def container_of(app: Flask) -> Container:
     return container
 
 
-def make_app(database_url: str, var_dir: Any, public_url: str) -> Flask:
-    settings = Settings(
-        database_url=database_url,
-        public_url=public_url,
-        secret_key="test-secret",
-        var_dir=var_dir,
-    )
-    app = create_app(settings, Container())
-    app.config["TESTING"] = True
-    return app
-
-
 @pytest.fixture(scope="module")
 def app(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     upgrade(module_database_url)
-    app = make_app(module_database_url, tmp_path_factory.mktemp("var"), "http://127.0.0.1:8000")
+    app = make_app(module_database_url, tmp_path_factory.mktemp("var"))
     yield app
     container_of(app).engine().dispose()
 
@@ -313,7 +299,9 @@ def test_the_session_cookie_is_http_only_same_site_lax_and_for_the_app_alone(
 def test_the_session_cookie_is_secure_when_the_public_address_is_https(
     app: Flask, ours: Company, module_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    https = make_app(module_database_url, tmp_path_factory.mktemp("var"), "https://crm.example.com")
+    https = make_app(
+        module_database_url, tmp_path_factory.mktemp("var"), public_url="https://crm.example.com"
+    )
     try:
         client = https.test_client()
         login = client.get("/app/login", base_url="https://crm.example.com")

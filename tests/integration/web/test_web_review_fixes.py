@@ -21,12 +21,9 @@ from crm_core.services.contacts import CreateContact
 from crm_core.services.pipeline import CreateDeal, CreateLead
 from crm_core.tenancy import Actor, Role
 from crm_core.values import ContactId, DealId, FunnelId, LeadId, Money, StageId
-from crm_http.app import create_app
-from crm_http.config import Settings
 from crm_http.container import Container
+from tests.integration.web.conftest import PASSWORD, make_app, signed_in
 
-PASSWORD = "review-password-1"
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 HTMX_LIST = {"HX-Request": "true", "HX-Target": "list-results"}
 ENGLISH = ("Not a valid", "Must be", "Unknown ordering", "greater than", "one of:")
 
@@ -41,14 +38,7 @@ def app(
     module_database_url: str, tmp_path_factory: pytest.TempPathFactory, container: Container
 ) -> Iterator[Flask]:
     upgrade(module_database_url)
-    settings = Settings(
-        database_url=module_database_url,
-        secret_key="test-secret",
-        var_dir=tmp_path_factory.mktemp("var"),
-    )
-    app = create_app(settings, container)
-    app.config["TESTING"] = True
-    yield app
+    yield make_app(module_database_url, tmp_path_factory.mktemp("var"), container)
     container.engine().dispose()
 
 
@@ -100,12 +90,6 @@ class Company:
         return self.client.post(path, data=data, headers=headers)
 
 
-def _csrf_of(page: TestResponse) -> str:
-    found = CSRF_FIELD.search(page.get_data(as_text=True))
-    assert found is not None
-    return found.group(1)
-
-
 @pytest.fixture(scope="module")
 def company(app: Flask, container: Container) -> Company:
     tag = uuid.uuid4().hex[:8]
@@ -115,18 +99,12 @@ def company(app: Flask, container: Container) -> Company:
     )
     actor = container.access().authenticate(token)
     assert actor is not None
-    client = app.test_client()
-    login_token = _csrf_of(client.get("/app/login"))
-    signed = client.post(
-        "/app/login", data={"email": email, "password": PASSWORD, "csrf_token": login_token}
-    )
-    assert signed.status_code == 302
-    csrf = _csrf_of(client.get("/app/login"))
+    browser = signed_in(app, email)
     funnel = container.funnels().create_funnel(actor, "Продажи")
     contact = container.contacts().create_contact(
         actor, CreateContact(first_name="Иван", last_name="Петров", phone="+7 999 123-45-67")
     )
-    return Company(container, client, actor, csrf, funnel, contact)
+    return Company(container, browser.client, actor, browser.csrf, funnel, contact)
 
 
 def _error_lines(html: str) -> list[str]:
