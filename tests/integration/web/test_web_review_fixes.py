@@ -5,24 +5,18 @@ shown once in the timeline, and the top bar's current section."""
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 
-import attrs
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 
 from crm_adapters.sql.migrate import upgrade
 from crm_core.ports import Resource
-from crm_core.services.contacts import CreateContact
-from crm_core.services.pipeline import CreateDeal, CreateLead
-from crm_core.tenancy import Actor, Role
-from crm_core.values import ContactId, DealId, FunnelId, LeadId, Money, StageId
+from crm_core.values import DealId, StageId
 from crm_http.container import Container
-from tests.integration.web.conftest import PASSWORD, make_app, signed_in
+from tests.integration.web.conftest import make_app
+from tests.integration.web.test_panel import Company, sign_in
 
 HTMX_LIST = {"HX-Request": "true", "HX-Target": "list-results"}
 ENGLISH = ("Not a valid", "Must be", "Unknown ordering", "greater than", "one of:")
@@ -42,69 +36,27 @@ def app(
     container.engine().dispose()
 
 
-@attrs.define
-class Company:
-    """A company with a signed-in admin, a funnel (the default stages) and a contact."""
-
-    container: Container
-    client: FlaskClient
-    actor: Actor
-    csrf: str
-    funnel: FunnelId
-    contact: ContactId
-
-    def stage(self, name: str) -> StageId:
-        row = self.container.read_model().detail(
-            Resource.FUNNELS, self.actor.company_id, self.funnel
-        )
-        return StageId(next(stage["id"] for stage in row["stages"] if stage["name"] == name))
-
-    def lead(self, title: str = "Окна в офис", value: str = "50000") -> LeadId:
-        command = CreateLead(
-            contact_id=self.contact,
-            funnel_id=self.funnel,
-            title=title,
-            estimated_value=Money.parse(value),
-        )
-        lead_id: LeadId = self.container.leads().create_lead(self.actor, command)
-        return lead_id
-
-    def deal(self, title: str = "Поставка окон", amount: str = "150000") -> DealId:
-        command = CreateDeal(
-            contact_id=self.contact, funnel_id=self.funnel, title=title, amount=Money.parse(amount)
-        )
-        deal_id: DealId = self.container.deals().create_deal(self.actor, command)
-        return deal_id
-
-    def amount_of(self, deal: DealId) -> Decimal:
-        row = self.container.read_model().detail(Resource.DEALS, self.actor.company_id, deal)
-        return Decimal(row["amount"])
-
-    def page(self, path: str, **headers: str) -> str:
-        answer = self.client.get(path, headers=headers)
-        assert answer.status_code == 200, answer.get_data(as_text=True)
-        return answer.get_data(as_text=True)
-
-    def post(self, path: str, data: dict[str, str]) -> TestResponse:
-        headers = {"HX-Request": "true", "X-CSRF-Token": self.csrf}
-        return self.client.post(path, data=data, headers=headers)
-
-
 @pytest.fixture(scope="module")
 def company(app: Flask, container: Container) -> Company:
-    tag = uuid.uuid4().hex[:8]
-    email = f"admin-{tag}@example.com"
-    _, token = container.access().create_user(
-        f"Ромашка {tag}", email, PASSWORD, Role.ADMIN, full_name="Анна Смирнова"
+    return sign_in(app, container)
+
+
+def stage_of(company: Company, name: str) -> StageId:
+    row = company.container.read_model().detail(
+        Resource.FUNNELS, company.actor.company_id, company.funnel
     )
-    actor = container.access().authenticate(token)
-    assert actor is not None
-    browser = signed_in(app, email)
-    funnel = container.funnels().create_funnel(actor, "Продажи")
-    contact = container.contacts().create_contact(
-        actor, CreateContact(first_name="Иван", last_name="Петров", phone="+7 999 123-45-67")
-    )
-    return Company(container, browser.client, actor, browser.csrf, funnel, contact)
+    return StageId(next(stage["id"] for stage in row["stages"] if stage["name"] == name))
+
+
+def amount_of(company: Company, deal: DealId) -> Decimal:
+    row = company.container.read_model().detail(Resource.DEALS, company.actor.company_id, deal)
+    return Decimal(row["amount"])
+
+
+def page(company: Company, path: str, **headers: str) -> str:
+    answer = company.client.get(path, headers=headers)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return answer.get_data(as_text=True)
 
 
 def _error_lines(html: str) -> list[str]:
@@ -176,7 +128,7 @@ def test_given_a_deal_when_its_edit_form_is_shown_then_the_amount_is_written_for
 ) -> None:
     deal = company.deal(amount=amount)
 
-    html = company.page(f"/app/deals/{deal}", **{"HX-Request": "true"})
+    html = page(company, f"/app/deals/{deal}", **{"HX-Request": "true"})
 
     assert f'name="amount" value="{shown}"' in html
 
@@ -186,7 +138,7 @@ def test_given_the_edit_form_unchanged_when_it_is_sent_then_the_amount_stays(
 ) -> None:
     for amount in ("180000", "180000.50"):
         deal = company.deal(amount=amount)
-        html = company.page(f"/app/deals/{deal}", **{"HX-Request": "true"})
+        html = page(company, f"/app/deals/{deal}", **{"HX-Request": "true"})
         shown = re.search(r'name="amount" value="([^"]*)"', html)
         assert shown is not None
 
@@ -196,7 +148,7 @@ def test_given_the_edit_form_unchanged_when_it_is_sent_then_the_amount_stays(
         )
 
         assert answer.status_code == 200, answer.get_data(as_text=True)
-        assert company.amount_of(deal) == Decimal(amount)
+        assert amount_of(company, deal) == Decimal(amount)
 
 
 def test_given_a_lead_when_its_edit_form_is_shown_then_the_estimate_is_written_for_people(
@@ -204,7 +156,7 @@ def test_given_a_lead_when_its_edit_form_is_shown_then_the_estimate_is_written_f
 ) -> None:
     lead = company.lead(value="75000")
 
-    html = company.page(f"/app/leads/{lead}", **{"HX-Request": "true"})
+    html = page(company, f"/app/leads/{lead}", **{"HX-Request": "true"})
 
     assert 'name="estimated_value" value="75000"' in html
 
@@ -217,7 +169,7 @@ def test_given_a_lead_page_when_it_links_back_then_it_is_to_its_funnels_leads_bo
 ) -> None:
     lead = company.lead()
 
-    html = company.page(f"/app/leads/{lead}")
+    html = page(company, f"/app/leads/{lead}")
 
     board = f"/app/funnels/{company.funnel}/board?kind=leads"
     assert re.search(rf'<a class="panel-back" href="{re.escape(board)}">К доске</a>', html)
@@ -228,7 +180,7 @@ def test_given_a_deal_page_when_it_links_back_then_it_is_to_its_funnels_deals_bo
 ) -> None:
     deal = company.deal()
 
-    html = company.page(f"/app/deals/{deal}")
+    html = page(company, f"/app/deals/{deal}")
 
     board = f"/app/funnels/{company.funnel}/board?kind=deals"
     assert re.search(rf'<a class="panel-back" href="{re.escape(board)}">К доске</a>', html)
@@ -241,9 +193,9 @@ def test_given_a_moved_deal_when_its_timeline_is_shown_then_the_change_is_said_o
     company: Company,
 ) -> None:
     deal = company.deal(title="Двери на склад")
-    company.container.deals().move_deal(company.actor, deal, company.stage("Квалификация"))
+    company.container.deals().move_deal(company.actor, deal, stage_of(company, "Квалификация"))
 
-    html = company.page(f"/app/deals/{deal}", **{"HX-Request": "true"})
+    html = page(company, f"/app/deals/{deal}", **{"HX-Request": "true"})
 
     timeline = html[html.index('id="panel-timeline"') :]
     entry = re.search(r'<li class="entry entry-activity type-stage_change".*?</li>', timeline, re.S)
@@ -266,12 +218,12 @@ def test_given_a_board_when_it_is_shown_then_the_top_bar_marks_the_board(
     company: Company,
 ) -> None:
     for kind in ("deals", "leads"):
-        html = company.page(f"/app/funnels/{company.funnel}/board?kind={kind}")
+        html = page(company, f"/app/funnels/{company.funnel}/board?kind={kind}")
         assert _current_sections(html) == ["Доска"]
-    assert _current_sections(company.page("/app/contacts")) == ["Контакты"]
-    assert _current_sections(company.page("/app/leads")) == ["Лиды"]
-    assert _current_sections(company.page("/app/deals")) == ["Сделки"]
-    assert _current_sections(company.page(f"/app/funnels/{company.funnel}/statistics")) == []
+    assert _current_sections(page(company, "/app/contacts")) == ["Контакты"]
+    assert _current_sections(page(company, "/app/leads")) == ["Лиды"]
+    assert _current_sections(page(company, "/app/deals")) == ["Сделки"]
+    assert _current_sections(page(company, f"/app/funnels/{company.funnel}/statistics")) == []
 
 
 # --- the card's owner and days --------------------------------------------------------------
@@ -282,7 +234,7 @@ def test_given_a_card_with_an_owner_when_the_board_is_shown_then_a_silent_dot_pa
 ) -> None:
     deal = company.deal(title="Стеллажи")
 
-    html = company.page(f"/app/funnels/{company.funnel}/board?kind=deals")
+    html = page(company, f"/app/funnels/{company.funnel}/board?kind=deals")
 
     card = re.search(rf'<li class="card" id="card-{deal}".*?</li>', html, re.S)
     assert card is not None
