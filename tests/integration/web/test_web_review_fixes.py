@@ -164,25 +164,15 @@ def test_given_a_lead_when_its_edit_form_is_shown_then_the_estimate_is_written_f
 # --- «К доске» from a panel page ------------------------------------------------------------
 
 
-def test_given_a_lead_page_when_it_links_back_then_it_is_to_its_funnels_leads_board(
-    company: Company,
+@pytest.mark.parametrize("kind", ["leads", "deals"])
+def test_given_a_card_page_when_it_links_back_then_it_is_to_its_funnels_board_of_its_kind(
+    company: Company, kind: str
 ) -> None:
-    lead = company.lead()
+    card = company.lead() if kind == "leads" else company.deal()
 
-    html = page(company, f"/app/leads/{lead}")
+    html = page(company, f"/app/{kind}/{card}")
 
-    board = f"/app/funnels/{company.funnel}/board?kind=leads"
-    assert re.search(rf'<a class="panel-back" href="{re.escape(board)}">К доске</a>', html)
-
-
-def test_given_a_deal_page_when_it_links_back_then_it_is_to_its_funnels_deals_board(
-    company: Company,
-) -> None:
-    deal = company.deal()
-
-    html = page(company, f"/app/deals/{deal}")
-
-    board = f"/app/funnels/{company.funnel}/board?kind=deals"
+    board = f"/app/funnels/{company.funnel}/board?kind={kind}"
     assert re.search(rf'<a class="panel-back" href="{re.escape(board)}">К доске</a>', html)
 
 
