@@ -18,6 +18,7 @@ from sqlalchemy import (
     FromClause,
     Select,
     Table,
+    bindparam,
     func,
     literal,
     or_,
@@ -739,6 +740,13 @@ class SqlReadModel:
             resource: select(*_select_fields(spec.fields)).select_from(spec.source)
             for resource, spec in self.specs.items()
         }
+        # And the whole statement of a detail, which takes only parameters.
+        self._detail = {
+            resource: self._rows_from[resource].where(
+                spec.company == bindparam("company"), spec.table.c.id == bindparam("key")
+            )
+            for resource, spec in self.specs.items()
+        }
 
     def list(self, resource: Resource, company_id: CompanyId, query: ListQuery) -> Page:
         spec = self.specs[resource]
@@ -777,19 +785,23 @@ class SqlReadModel:
         key = _as_uuid(object_id)
         if key is None:
             raise NotFound(spec.kind)
-        statement = self._rows_from[resource].where(
-            spec.company == company_id, spec.table.c.id == key
-        )
         with self.reads.connect() as connection:
-            rows = self._rows(connection, resource, spec, statement)
+            rows = self._rows(
+                connection, resource, spec, self._detail[resource], company=company_id, key=key
+            )
         if not rows:
             raise NotFound(spec.kind)
         return rows[0]
 
     def _rows(
-        self, connection: Connection, resource: Resource, spec: ListSpec, statement: Select[Any]
+        self,
+        connection: Connection,
+        resource: Resource,
+        spec: ListSpec,
+        statement: Select[Any],
+        **parameters: Any,
     ) -> RowList:
-        rows = _build_rows(spec.fields, connection.execute(statement))
+        rows = _build_rows(spec.fields, connection.execute(statement, parameters))
         if resource is Resource.FUNNELS:
             self._attach_stages(connection, rows)
         return rows

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 import attrs
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, bindparam, select
 
 from crm_adapters.sql import tables as t
 from crm_core.tenancy import Credential
@@ -65,6 +65,20 @@ class ReadConnections:
             self.end_scope(token)
 
 
+# Built once: every request runs it.
+_CREDENTIAL = (
+    select(
+        t.users.c.id,
+        t.users.c.company_id,
+        t.users.c.role,
+        t.users.c.is_active,
+        t.api_tokens.c.revoked_at,
+    )
+    .join_from(t.api_tokens, t.users, t.users.c.id == t.api_tokens.c.user_id)
+    .where(t.api_tokens.c.token_hash == bindparam("token_hash"))
+)
+
+
 class SqlCredentials:
     """crm_core.ports.CredentialReader: the token and its user in one statement."""
 
@@ -72,20 +86,8 @@ class SqlCredentials:
         self.reads = reads
 
     def credential(self, token_hash: str) -> Credential | None:
-        tokens, users = t.api_tokens, t.users
-        statement = (
-            select(
-                users.c.id,
-                users.c.company_id,
-                users.c.role,
-                users.c.is_active,
-                tokens.c.revoked_at,
-            )
-            .join_from(tokens, users, users.c.id == tokens.c.user_id)
-            .where(tokens.c.token_hash == token_hash)
-        )
         with self.reads.connect() as connection:
-            row = connection.execute(statement).first()
+            row = connection.execute(_CREDENTIAL, {"token_hash": token_hash}).first()
         if row is None:
             return None
         return Credential(
