@@ -348,10 +348,16 @@ def measure(wrk: str, url: str, script: Path, connections: int, seconds: int) ->
 
 
 def drive(
-    wrk: str, servers: Sequence[Server], measured: Sequence[Endpoint], token: str, seconds: int
+    wrk: str,
+    servers: Sequence[Server],
+    measured: Sequence[Endpoint],
+    token: str,
+    seconds: int,
+    rounds: int,
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Each endpoint on each server at each concurrency, the servers taking turns so that the
-    machine's other load falls on both alike."""
+    """Each endpoint on each server at each concurrency, `rounds` times, the servers taking
+    turns so that the machine's other load falls on both alike; of each server's runs, the one
+    with the median throughput is kept (with every run's throughput beside it)."""
     figures: dict[str, dict[str, dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as scripts:
         for endpoint in measured:
@@ -360,15 +366,32 @@ def drive(
             for server in servers:  # warm: connections opened, code paths run
                 measure(wrk, server.base + endpoint.path, script, CONNECTIONS[0], 1)
             for connections in CONNECTIONS:
+                runs: dict[str, list[dict[str, Any]]] = {server.name: [] for server in servers}
+                for _ in range(rounds):
+                    for server in servers:
+                        runs[server.name].append(
+                            measure(wrk, server.base + endpoint.path, script, connections, seconds)
+                        )
                 for server in servers:
-                    result = measure(wrk, server.base + endpoint.path, script, connections, seconds)
+                    result = _median_run(runs[server.name])
                     figures[endpoint.label][server.name][f"c{connections}"] = result
                     print(
                         f"  {endpoint.label} {server.name} c={connections}: "
-                        f"{result['requests_per_second']:.0f} req/s, p50 {result['p50_ms']} ms",
+                        f"{result['requests_per_second']:.0f} req/s, p50 {result['p50_ms']} ms "
+                        f"(runs: {', '.join(str(round(r)) for r in result['rounds'])})",
                         flush=True,
                     )
     return figures
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ranked = sorted(runs, key=lambda run: run["requests_per_second"])
+    return {
+        **ranked[len(ranked) // 2],
+        "rounds": [run["requests_per_second"] for run in runs],
+        "non_2xx": sum(run["non_2xx"] for run in runs),
+        "socket_errors": sum(run["socket_errors"] for run in runs),
+    }
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -414,7 +437,7 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join([*rows, "", *latency, "", *sql])
 
 
-def run(server_url: str, wrk: str, seconds: int) -> dict[str, Any]:
+def run(server_url: str, wrk: str, seconds: int, rounds: int) -> dict[str, Any]:
     started = time.perf_counter()
     with fresh_database(server_url) as database, tempfile.TemporaryDirectory() as logs:
         upgrade(database.url)
@@ -443,7 +466,7 @@ def run(server_url: str, wrk: str, seconds: int) -> dict[str, Any]:
             for label, listed in answers.items():
                 for difference in listed[:10]:
                     print(f"  answers differ, {label}: {difference}", flush=True)
-            figures = drive(wrk, servers, measured, token, seconds)
+            figures = drive(wrk, servers, measured, token, seconds, rounds)
         finally:
             for server in servers:
                 server.stop()
@@ -454,7 +477,12 @@ def run(server_url: str, wrk: str, seconds: int) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "data": {**attrs.asdict(SIZE), "funnels": FUNNELS},
         "servers": {"workers": WORKERS, "threads": THREADS, "worker_class": "gthread"},
-        "wrk": {"threads": WRK_THREADS, "connections": list(CONNECTIONS), "seconds": seconds},
+        "wrk": {
+            "threads": WRK_THREADS,
+            "connections": list(CONNECTIONS),
+            "seconds": seconds,
+            "rounds": rounds,
+        },
         "endpoints": [
             {
                 "endpoint": endpoint.label,
@@ -476,14 +504,17 @@ def run(server_url: str, wrk: str, seconds: int) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = argparse.ArgumentParser(description=__doc__)
-    arguments.add_argument("--seconds", type=int, default=5, help="per wrk run")
+    arguments.add_argument("--seconds", type=int, default=3, help="per wrk run")
+    arguments.add_argument(
+        "--rounds", type=int, default=3, help="runs per server and concurrency (the median kept)"
+    )
     args = arguments.parse_args(argv)
     wrk = shutil.which("wrk")
     if wrk is None:
         print("wrk is not installed: apt-get install wrk")
         return 2
     server_url = os.environ.get("CRM_BENCH_POSTGRES_URL") or DEFAULT_SERVER
-    report = run(server_url, wrk, args.seconds)
+    report = run(server_url, wrk, args.seconds, args.rounds)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = report["at"].replace(":", "").replace("-", "")
     text = json.dumps(report, ensure_ascii=False, indent=2)
