@@ -124,11 +124,23 @@ def _call(client: FlaskClient, endpoint: Endpoint, token: str) -> Any:
     return response.get_json()
 
 
+CPU_CALLS = 200  # requests timed in process per endpoint and side
+
+
+def cpu_ms(client: FlaskClient, endpoint: Endpoint, token: str) -> float:
+    """This process's CPU time per request, the test client's share included: the Python cost
+    of an endpoint, which the machine's other load does not move as it moves throughput."""
+    started = time.process_time()
+    for _ in range(CPU_CALLS):
+        _call(client, endpoint, token)
+    return round((time.process_time() - started) / CPU_CALLS * 1000, 2)
+
+
 def product_statements(
     settings: Settings, container: Container, token: str, measured: Sequence[Endpoint]
-) -> dict[str, dict[str, int]]:
-    """Statements each request sends (authentication included) and connections it takes from
-    the pool: each of those also costs a BEGIN, the pre-ping and a COMMIT or ROLLBACK."""
+) -> dict[str, dict[str, Any]]:
+    """Statements each request sends (authentication included), connections it takes from
+    the pool, and its CPU time in process."""
     client = create_app(settings, container).test_client()
     engine = container.engine()
     sent = {"statements": 0, "checkouts": 0}
@@ -150,12 +162,14 @@ def product_statements(
         finally:
             event.remove(engine, "before_cursor_execute", statement)
             event.remove(engine, "checkout", checkout)
-        counts[endpoint.label] = dict(sent)
+        counts[endpoint.label] = {**sent, "cpu_ms": cpu_ms(client, endpoint, token)}
     engine.dispose()
     return counts
 
 
-def floor_statements(dsn: str, token: str, measured: Sequence[Endpoint]) -> dict[str, int]:
+def floor_statements(
+    dsn: str, token: str, measured: Sequence[Endpoint]
+) -> dict[str, dict[str, Any]]:
     app = floor.create_app(dsn)
     database: floor.Database = app.extensions["floor.database"]
     client = app.test_client()
@@ -163,7 +177,10 @@ def floor_statements(dsn: str, token: str, measured: Sequence[Endpoint]) -> dict
     for endpoint in measured:
         database.reset()
         _call(client, endpoint, token)
-        counts[endpoint.label] = database.statements
+        counts[endpoint.label] = {
+            "statements": database.statements,
+            "cpu_ms": cpu_ms(client, endpoint, token),
+        }
     database.close()
     return counts
 
@@ -408,8 +425,9 @@ def table(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     sql = [
-        "| endpoint | product statements (pool checkouts) | floor statements |",
-        "|---|---|---|",
+        "| endpoint | product statements (pool checkouts) | floor statements "
+        "| CPU ms per request in process, product / floor |",
+        "|---|---|---|---|",
     ]
     for item in report["endpoints"]:
         product, floor_figures = item["product"], item["floor"]
@@ -432,7 +450,8 @@ def table(report: dict[str, Any]) -> str:
         )
         sql.append(
             f"| {item['endpoint']} | {product['statements']} ({product['checkouts']}) "
-            f"| {floor_figures['statements']} |"
+            f"| {floor_figures['statements']} "
+            f"| {product['cpu_ms']} / {floor_figures['cpu_ms']} |"
         )
     return "\n".join([*rows, "", *latency, "", *sql])
 
@@ -491,10 +510,7 @@ def run(server_url: str, wrk: str, seconds: int, rounds: int) -> dict[str, Any]:
                     **figures[endpoint.label]["product"],
                     **product_counts[endpoint.label],
                 },
-                "floor": {
-                    **figures[endpoint.label]["floor"],
-                    "statements": floor_counts[endpoint.label],
-                },
+                "floor": {**figures[endpoint.label]["floor"], **floor_counts[endpoint.label]},
             }
             for endpoint in measured
         ],

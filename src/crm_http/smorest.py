@@ -42,6 +42,11 @@ class Parser(FlaskParser):
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
     ARGUMENTS_PARSER = Parser()
 
+    def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Any:
+        """flask-smorest's, given a schema instance made once: given a class, webargs makes
+        one per request, copying every field (our schemas keep no state between loads)."""
+        return super().arguments(resolve_schema_instance(schema), *args, **kwargs)
+
     def response(self, status_code: Any, schema: Any = None, **kwargs: Any) -> Any:
         """flask-smorest's, documented the same, answering through the schema's compiled dump
         (crm_http.dumping) rather than marshmallow's."""
