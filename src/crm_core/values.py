@@ -32,7 +32,7 @@ def new_id() -> uuid.UUID:
 
 
 _CENT = Decimal("0.01")
-_MAX_DIGITS = 12
+MONEY_DIGITS = 12  # at most, two of them after the point
 
 
 def _decimal(value: object) -> object:
@@ -68,8 +68,8 @@ class Money:
         if amount < 0:
             raise InvalidValue("Must not be negative.")
         # Checked before quantizing: a huge exponent would overflow the decimal context.
-        if amount and amount.adjusted() >= _MAX_DIGITS - 2:
-            raise InvalidValue(f"Must have at most {_MAX_DIGITS} digits.")
+        if amount and amount.adjusted() >= MONEY_DIGITS - 2:
+            raise InvalidValue(f"Must have at most {MONEY_DIGITS} digits.")
         quantized = amount.quantize(_CENT)
         if quantized != amount:
             raise InvalidValue("Must have at most 2 decimal places.")

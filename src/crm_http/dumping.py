@@ -11,11 +11,13 @@ is dumped by marshmallow as before.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import Schema, fields, missing
 
-from crm_http.fields import ProbabilityField, Timestamp, iso_utc
+from crm_core.values import MONEY_DIGITS
+from crm_http.fields import MoneyField, ProbabilityField, SumField, Timestamp, iso_utc
 
 Dump = Callable[[Any], dict[str, Any]]
 Convert = Callable[[Any], Any]
@@ -72,7 +74,8 @@ def _converter(field: fields.Field[Any], attribute: str) -> Convert:
         inner = _converter(field.inner, attribute)
         return lambda value: None if value is None else [inner(each) for each in value]
     convert = field._serialize  # the field's own conversion, nothing around it
-    shortcut = _SHORTCUTS.get(type(field))
+    # A number field may answer text (`as_string`): the shortcuts answer numbers.
+    shortcut = None if getattr(field, "as_string", False) else _SHORTCUTS.get(type(field))
     if shortcut is not None:  # the common values converted inline, the rest by the field
         return shortcut(lambda value: convert(value, attribute, None))
     return lambda value: convert(value, attribute, None)
@@ -99,12 +102,34 @@ def _timestamp(other: Convert) -> Convert:
     return lambda value: None if value is None else iso_utc(value)
 
 
+def _money(other: Convert) -> Convert:
+    """An amount as the database gives it (a Decimal of two places, not negative, within
+    Money's digits) reads as Money writes it: its own text."""
+
+    def convert(value: Any) -> Any:
+        if type(value) is Decimal:
+            sign, digits, exponent = value.as_tuple()
+            if exponent == -2 and not sign and len(digits) <= MONEY_DIGITS:
+                return str(value)
+        return other(value)
+
+    return convert
+
+
+def _sum(other: Convert) -> Convert:
+    return lambda value: f"{value:.2f}" if type(value) is Decimal else other(value)
+
+
 _SHORTCUTS: dict[type, Callable[[Convert], Convert]] = {
     fields.String: _text,
     fields.UUID: _uuid,
     fields.Boolean: _same(bool),
     ProbabilityField: _same(int),
     Timestamp: _timestamp,
+    MoneyField: _money,
+    SumField: _sum,
+    fields.Integer: _same(int),
+    fields.Float: _same(float),
 }
 
 

@@ -147,6 +147,8 @@ class UtcDateTime(fields.AwareDateTime):
 def iso_utc(moment: datetime) -> str:
     """The one timestamp form of every answer: UTC with `Z` (`2026-11-24T10:15:00Z`, with
     microseconds when stored)."""
+    if moment.tzinfo is UTC:  # as read from either database: its offset is the last six
+        return moment.isoformat()[:-6] + "Z"
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
 

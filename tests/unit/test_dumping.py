@@ -4,7 +4,7 @@ API declares, on rows of any values (absent keys and nulls included)."""
 from __future__ import annotations
 
 import enum
-from datetime import UTC
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -144,3 +144,52 @@ def test_an_object_is_read_by_its_attributes() -> None:
             "errors": ["нет сети"],
         }
     )
+
+
+class Figures(Schema):
+    amount = ours.MoneyField()
+    total = ours.SumField()
+    count = fields.Integer()
+    count_text = fields.Integer(as_string=True)
+    rate = fields.Float()
+    at = ours.Timestamp()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Decimal("0.00"),
+        Decimal("-0.00"),
+        Decimal("0.05"),
+        Decimal("15000.00"),
+        Decimal("9999999999.99"),
+        Decimal("99999999999.99"),  # thirteen digits: over Money's
+        Decimal("1.5"),
+        Decimal("1.005"),
+        Decimal("-3.00"),
+        Decimal("1E+3"),
+        Decimal("NaN"),
+        7,
+        "12.30",
+    ],
+    ids=str,
+)
+def test_the_shortcuts_answer_or_refuse_as_the_fields_do(value: Any) -> None:
+    """The amounts the database gives take a shortcut; any other value is the field's to
+    answer or refuse, exactly as it would."""
+    row = {"amount": value, "total": value, "count": 3, "count_text": 3, "rate": 0.25}
+    try:
+        expected: Any = Figures().dump(row)
+    except Exception as error:  # whatever the field raises, the shortcut must raise too
+        with pytest.raises(type(error)):
+            compile_dump(Figures())(row)
+    else:
+        assert compile_dump(Figures())(row) == expected
+
+
+def test_a_timestamp_reads_the_same_whatever_its_offset() -> None:
+    moment = datetime(2026, 12, 6, 10, 15, 0, 120, tzinfo=UTC)
+    elsewhere = moment.astimezone(timezone(timedelta(hours=3)))
+    naive = moment.replace(tzinfo=None)
+    answers = [compile_dump(Figures())({"at": each})["at"] for each in (moment, elsewhere, naive)]
+    assert answers == ["2026-12-06T10:15:00.000120Z"] * 3

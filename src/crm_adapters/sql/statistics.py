@@ -14,6 +14,7 @@ from sqlalchemy import (
     Float,
     Table,
     and_,
+    bindparam,
     case,
     func,
     literal,
@@ -69,6 +70,31 @@ def _period(table: Table, period: StatisticsFilter) -> list[Any]:
     return conditions
 
 
+# The funnel, its stages and its revision: the cache key, read by every request (built once).
+_REVISION = (
+    select(func.coalesce(func.sum(t.funnel_revision_slots.c.revision), 0))
+    .where(t.funnel_revision_slots.c.funnel_id == bindparam("funnel_id"))
+    .scalar_subquery()
+)
+_FUNNEL_AND_STAGES = (
+    select(
+        t.funnels.c.name.label("funnel_name"),
+        _REVISION.label("revision"),
+        t.stages.c.id,
+        t.stages.c.name,
+        t.stages.c.order,
+        t.stages.c.color,
+        t.stages.c.is_final,
+        t.stages.c.is_success,
+    )
+    .select_from(t.funnels.outerjoin(t.stages, t.stages.c.funnel_id == t.funnels.c.id))
+    .where(
+        t.funnels.c.id == bindparam("funnel_id"), t.funnels.c.company_id == bindparam("company_id")
+    )
+    .order_by(t.stages.c.order)
+)
+
+
 class StatisticsCache:
     """The last answers of each process, keyed by what they were computed from: the funnel
     and its stages as read, and the funnel's revision (the sum of its slots), which every
@@ -103,26 +129,8 @@ def funnel_statistics(
     period: StatisticsFilter,
     cache: StatisticsCache | None = None,
 ) -> dict[str, Any]:
-    slots = t.funnel_revision_slots
-    revision = (
-        select(func.coalesce(func.sum(slots.c.revision), 0))
-        .where(slots.c.funnel_id == funnel_id)
-        .scalar_subquery()
-    )
     funnel_rows = connection.execute(
-        select(
-            t.funnels.c.name.label("funnel_name"),
-            revision.label("revision"),
-            t.stages.c.id,
-            t.stages.c.name,
-            t.stages.c.order,
-            t.stages.c.color,
-            t.stages.c.is_final,
-            t.stages.c.is_success,
-        )
-        .select_from(t.funnels.outerjoin(t.stages, t.stages.c.funnel_id == t.funnels.c.id))
-        .where(t.funnels.c.id == funnel_id, t.funnels.c.company_id == company_id)
-        .order_by(t.stages.c.order)
+        _FUNNEL_AND_STAGES, {"company_id": company_id, "funnel_id": funnel_id}
     ).all()
     if not funnel_rows:
         raise NotFound("Funnel")
