@@ -141,6 +141,10 @@ class FakeFunnels(FakeRepository[Any]):
 
 
 class FakeContacts(FakeRepository[Any]):
+    def exists(self, company_id: Any, contact_id: Any) -> bool:
+        row = self._current().get(contact_id)
+        return row is not None and row.company_id == company_id
+
     def get_many(self, company_id: Any, contact_ids: Collection[Any]) -> list[Any]:
         wanted = set(contact_ids)
         return self._find(lambda contact: contact.company_id == company_id and contact.id in wanted)

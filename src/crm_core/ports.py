@@ -118,6 +118,10 @@ class FunnelRepository(Protocol):
 class ContactRepository(Protocol):
     def get(self, company_id: CompanyId, contact_id: ContactId) -> Contact: ...
 
+    def exists(self, company_id: CompanyId, contact_id: ContactId) -> bool:
+        """Whether the company has this contact: a reference checked without loading it."""
+        ...
+
     def get_many(self, company_id: CompanyId, contact_ids: Collection[ContactId]) -> list[Contact]:
         """The company's contacts of these ids that exist (one query)."""
         ...

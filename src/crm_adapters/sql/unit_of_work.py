@@ -194,6 +194,17 @@ class SqlFunnels(_Repository[Funnel]):
 
 
 class SqlContacts(_Repository[Contact]):
+    _EXISTS = select(tables.contacts.c.id).where(
+        tables.contacts.c.id == bindparam("contact_id"),
+        tables.contacts.c.company_id == bindparam("company_id"),
+    )
+
+    def exists(self, company_id: CompanyId, contact_id: ContactId) -> bool:
+        found = self.session.execute(
+            self._EXISTS, {"contact_id": contact_id, "company_id": company_id}
+        ).first()
+        return found is not None
+
     def get_many(self, company_id: CompanyId, contact_ids: Collection[ContactId]) -> list[Contact]:
         if not contact_ids:
             return []
@@ -795,25 +806,29 @@ def _bump_revisions(session: Session) -> None:
     changed = session.info.pop(_CHANGED_FUNNELS, set()) - session.info.pop(_DELETED_FUNNELS, set())
     if not changed:
         return
-    slots = tables.funnel_revision_slots
-    dialect = session.get_bind().dialect.name
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(slots)
+    bump = _BUMPS[session.get_bind().dialect.name]
     session.execute(
-        statement.values(
-            [
-                {
-                    "funnel_id": funnel,
-                    "slot": _slots.randrange(tables.REVISION_SLOTS),
-                    "revision": 1,
-                }
-                for funnel in sorted(changed)
-            ]
-        ).on_conflict_do_update(
+        bump,
+        [
+            {"funnel_id": funnel, "slot": _slots.randrange(tables.REVISION_SLOTS)}
+            for funnel in sorted(changed)
+        ],
+    )
+
+
+def _bump(insert: Any) -> Any:
+    """One more on a funnel's revision slot (built once per dialect: every write runs it)."""
+    slots = tables.funnel_revision_slots
+    return (
+        insert(slots)
+        .values(funnel_id=bindparam("funnel_id"), slot=bindparam("slot"), revision=1)
+        .on_conflict_do_update(
             index_elements=["funnel_id", "slot"], set_={"revision": slots.c.revision + 1}
         )
     )
 
 
+_BUMPS = {"postgresql": _bump(postgresql.insert), "sqlite": _bump(sqlite.insert)}
 _slots = random.Random()  # which slot a commit bumps: any will do, only spread matters
 
 

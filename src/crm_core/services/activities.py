@@ -10,7 +10,7 @@ from crm_core.activity import Activity, ActivityType, Links
 from crm_core.commands import UNSET, Maybe
 from crm_core.errors import ValidationFailed
 from crm_core.ports import UnitOfWork
-from crm_core.services.base import UseCases, referenced
+from crm_core.services.base import UseCases, referenced, require
 from crm_core.tenancy import Actor
 from crm_core.values import ActivityId, ContactId, DealId, LeadId
 
@@ -56,7 +56,7 @@ def _links(
     lead = referenced("lead", lambda: uow.leads.get(company, lead_id)) if lead_id else None
     deal = referenced("deal", lambda: uow.deals.get(company, deal_id)) if deal_id else None
     if contact_id:
-        referenced("contact", lambda: uow.contacts.get(company, contact_id))
+        require("contact", uow.contacts.exists(company, contact_id))
     return Links(
         contact_id=contact_id,
         lead_id=lead_id,

@@ -24,6 +24,12 @@ def referenced(field: str, load: Callable[[], T]) -> T:
         raise ValidationFailed.on(field, "Object with this id does not exist.") from None
 
 
+def require(field: str, exists: bool) -> None:
+    """An object named in a body exists in the company (else a field error, not a 404)."""
+    if not exists:
+        raise ValidationFailed.on(field, "Object with this id does not exist.")
+
+
 def check_owner(uow: UnitOfWork, actor: Actor, owner_id: Maybe[UserId | None]) -> None:
     """An owner named in a command is an active user of the caller's company."""
     if owner_id is UNSET or owner_id is None:

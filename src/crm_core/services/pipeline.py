@@ -13,7 +13,7 @@ from crm_core.errors import ValidationFailed
 from crm_core.funnel import Funnel, Stage
 from crm_core.lead import Lead
 from crm_core.ports import UnitOfWork
-from crm_core.services.base import UseCases, check_owner, referenced
+from crm_core.services.base import UseCases, check_owner, referenced, require
 from crm_core.tenancy import Actor
 from crm_core.values import (
     ContactId,
@@ -183,7 +183,7 @@ def _change_contact(
 ) -> None:
     if contact_id is UNSET:
         return
-    referenced("contact", lambda: uow.contacts.get(actor.company_id, contact_id))
+    require("contact", uow.contacts.exists(actor.company_id, contact_id))
     subject.change_contact(contact_id, now)
 
 
@@ -191,7 +191,7 @@ class LeadUseCases(UseCases):
     def create_lead(self, actor: Actor, command: CreateLead) -> LeadId:
         with self.uow() as uow:
             company = actor.company_id
-            referenced("contact", lambda: uow.contacts.get(company, command.contact_id))
+            require("contact", uow.contacts.exists(company, command.contact_id))
             funnel = referenced("funnel", lambda: uow.funnels.get(company, command.funnel_id))
             check_owner(uow, actor, command.owner_id)
             lead = Lead.open(
@@ -300,7 +300,7 @@ class DealUseCases(UseCases):
         """A deal; one that names a lead is that lead's conversion, and the lead closes."""
         with self.uow() as uow:
             company, now = actor.company_id, self.clock.now()
-            referenced("contact", lambda: uow.contacts.get(company, command.contact_id))
+            require("contact", uow.contacts.exists(company, command.contact_id))
             funnel = referenced("funnel", lambda: uow.funnels.get(company, command.funnel_id))
             check_owner(uow, actor, command.owner_id)
             lead_id = command.lead_id
