@@ -37,6 +37,7 @@ CONNECTIONS_PER_WORKER = 1000
 # spooled to temporary files, logs. Past the limit, accept() would fail in a busy loop.
 RESERVED_DESCRIPTORS = 128
 STOP_LINGER = 2.0  # seconds a stopping worker waits for requests it has begun to receive
+HEARTBEAT_SECONDS = 1.0  # how often a worker tells the arbiter it is alive (timeout: 60 s)
 
 DETAILS = {
     413: f"The request body is over {MAX_BODY} bytes.",
@@ -174,8 +175,15 @@ class WaitressWorker(Worker):  # type: ignore[misc]
             )
             for listener in self.sockets
         ]
+        beat = 0.0
         while self.alive and self.ppid == os.getppid():
-            self.notify()
+            # The arbiter's liveness check (a file's time touched) is a system call: once a
+            # second is plenty against its timeout, where each turn of the loop would be one
+            # per request.
+            now = time.monotonic()
+            if now - beat >= HEARTBEAT_SECONDS:
+                self.notify()
+                beat = now
             wasyncore.loop(timeout=1.0, use_poll=True, map=connections, count=1)
         self._stop(listeners, connections, dispatcher)
 
