@@ -495,7 +495,14 @@ def run(server_url: str, wrk: str, seconds: int, rounds: int) -> dict[str, Any]:
         "load_average": [round(load, 2) for load in os.getloadavg()],
         "cpus": os.cpu_count(),
         "data": {**attrs.asdict(SIZE), "funnels": FUNNELS},
-        "servers": {"workers": WORKERS, "threads": THREADS, "worker_class": "gthread"},
+        "servers": {
+            "workers": WORKERS,
+            "threads": THREADS,
+            "worker_class": {
+                "product": "crm serve's (waitress in each worker)",
+                "floor": "gthread",
+            },
+        },
         "wrk": {
             "threads": WRK_THREADS,
             "connections": list(CONNECTIONS),

@@ -289,6 +289,8 @@ def test_objects_of_another_company_are_not_found(
         with pytest.raises(NotFound):
             unit.funnels.with_stage(company, stage_id)
         assert unit.leads.open_for_contact(company, contact_id) is None
+        assert not unit.contacts.exists(company, contact_id)
+        assert unit.contacts.exists(world.company_id, contact_id)
         assert not unit.occupancy.funnel_is_occupied(company, funnel_id)
         assert unit.occupancy.funnel_is_occupied(world.company_id, funnel_id)
     with pytest.raises(ValidationFailed):  # a reference into another company is a field error
