@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 from sqlalchemy import (
+    BigInteger,
     Engine,
     bindparam,
     delete,
@@ -189,8 +190,17 @@ class SqlFunnels(_Repository[Funnel]):
         if funnel_id is None or self.session.get_bind().dialect.name != "postgresql":
             return
         key = uuid.UUID(str(funnel_id)).int & 0x7FFF_FFFF_FFFF_FFFF  # a signed 64-bit key
-        lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
-        self.session.execute(select(lock(key)))
+        self.session.execute(_FUNNEL_LOCKS[exclusive], {"key": key})
+
+
+# Built once (every write to a funnel's leads or deals takes one): exclusive, shared.
+_FUNNEL_LOCKS = {
+    exclusive: select(lock(bindparam("key", type_=BigInteger)))
+    for exclusive, lock in (
+        (True, func.pg_advisory_xact_lock),
+        (False, func.pg_advisory_xact_lock_shared),
+    )
+}
 
 
 class SqlContacts(_Repository[Contact]):
