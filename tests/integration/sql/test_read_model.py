@@ -593,10 +593,40 @@ def test_a_page_costs_the_same_statements_at_any_size(
         assert len(page.rows) == size and all(r["owner_name"] == "Анна Смирнова" for r in page.rows)
         costs.append(len(statements))
     assert costs[0] == costs[1] == 2
-    for size in (1, 50):
+    # The page and its stages; then the count, unless a short page tells it.
+    for size, expected in ((1, 3), (50, 2)):
         statements.clear()
-        read_model.list(Resource.FUNNELS, world.company_id, ListQuery(page_size=size))
-        assert len(statements) == 3  # count, page, and the page's stages
+        page = read_model.list(Resource.FUNNELS, world.company_id, ListQuery(page_size=size))
+        assert page.count == 1 and len(statements) == expected
+
+
+def test_the_count_is_the_same_whether_counted_or_told_by_a_short_page(
+    read_model: SqlReadModel, make_world: Callable[..., World], statements: list[str]
+) -> None:
+    world = make_world()
+    for index in range(7):
+        world.contact(first_name=f"Счёт{index}")
+    everyone = read_model.list(Resource.CONTACTS, world.company_id, ListQuery(page_size=500))
+    total = everyone.count
+    assert total == len(everyone.rows) >= 7
+    for page_size in (1, 3, total - 1, total, total + 1):
+        pages = -(-total // page_size)
+        for number in range(1, pages + 1):
+            statements.clear()
+            page = read_model.list(
+                Resource.CONTACTS, world.company_id, ListQuery(page=number, page_size=page_size)
+            )
+            assert page.count == total
+            short = len(page.rows) < page_size
+            assert len(statements) == (1 if short else 2)  # the count only when not told
+    statements.clear()
+    past = read_model.list(Resource.CONTACTS, world.company_id, ListQuery(page=99, page_size=5))
+    assert (past.count, past.rows, len(statements)) == (total, [], 2)
+    statements.clear()
+    none = read_model.list(
+        Resource.CONTACTS, world.company_id, ListQuery(search="нет-такого", page_size=5)
+    )
+    assert (none.count, none.rows, len(statements)) == (0, [], 1)
 
 
 def test_the_timeline_merges_activities_and_messages(read_model: SqlReadModel, data: Data) -> None:
