@@ -329,6 +329,7 @@ CASES: list[tuple[Resource, dict[str, Any], set[str]]] = [
     ),
     (Resource.CONTACTS, {"phone": "9991234"}, {"Иван"}),
     (Resource.CONTACTS, {"phone": "79125556677"}, {"Ольга"}),
+    (Resource.CONTACTS, {"phone": "٩٩٩١٢٣٤"}, set()),  # Arabic-Indic digits: bound, not written
     (Resource.CONTACTS, {"email": "zoe@MAIL"}, {"Zoe"}),
     (Resource.CONTACTS, {"first_name": "иван"}, {"Иван"}),
     (Resource.CONTACTS, {"last_name": "СИДОР"}, {"Ольга"}),
@@ -435,6 +436,16 @@ def test_every_filter_and_search_is_exercised() -> None:
     for resource, spec in LIST_SPECS.items():
         for name in {*spec.filters, "search"}:
             assert (resource, name) in covered, (resource, name)
+
+
+def test_the_digits_of_a_phone_filter_are_written_into_the_statement(
+    read_model: SqlReadModel, data: Data, statements: list[str]
+) -> None:
+    """So that PostgreSQL plans a search by phone knowing its pattern (see `digits_within`)."""
+    statements.clear()
+    rows = listing(read_model, data, Resource.CONTACTS, filters={"phone": "8 999 123"})
+    assert {row["first_name"] for row in rows} == {"Иван"}
+    assert any("7999123%" in statement for statement in statements)
 
 
 def test_unknown_filters_are_ignored(read_model: SqlReadModel, data: Data) -> None:
