@@ -7,7 +7,7 @@ function; related names come from joins, so a page costs the same statements at 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -59,6 +59,9 @@ from crm_core.values import (
 
 Column = ColumnElement[Any]
 Filter = Callable[[Any], ColumnElement[bool]]
+# Page statements kept per shape of list (filters named, ordering) in each read model: the
+# shapes are the declared filters' combinations, few in use, but bounded all the same.
+MAX_SHAPES = 512
 
 
 @attrs.frozen
@@ -127,7 +130,19 @@ def _filter(by: By, parameter: str, column: Column) -> Filter:
         return lambda value: folded_contains(column, str(value))
     if by is By.PHONE:  # the value is already the digits looked for (see `_conditions`)
         return lambda digits: digits_within(column, str(digits))
-    return lambda value: column == value
+    return _Equals(column)
+
+
+@attrs.frozen
+class _Equals:
+    """A filter on the value itself: its statement can be built before the value is known
+    (`SqlReadModel._page_statements`)."""
+
+    column: Column
+
+    def __call__(self, value: Any) -> ColumnElement[bool]:
+        condition: ColumnElement[bool] = self.column == value
+        return condition
 
 
 def digits_within(column: Column, digits: str) -> Any:
@@ -739,6 +754,7 @@ class SqlReadModel:
         self.reads = reads or ReadConnections(engine)
         self._regions: dict[CompanyId, str] = {}
         self._statistics = StatisticsCache()
+        self._shapes: dict[Hashable, tuple[Select[Any], Select[Any]]] = {}
         accounts = LIST_SPECS[Resource.ACCOUNTS]
         self.specs = {
             **LIST_SPECS,
@@ -765,27 +781,74 @@ class SqlReadModel:
         before it and on it (a search by phone answering a contact or two reads the contacts
         once, not twice); an empty first page counts none."""
         spec = self.specs[resource]
-        count_from: FromClause = spec.table
-        if spec.company.table is not spec.table or query.search:
-            count_from = spec.source
         with self.reads.connect() as connection:
-            conditions = _conditions(
+            page, count, parameters = self._page_statements(
                 spec, company_id, query, lambda: self._region(connection, company_id)
             )
-            statement = (
-                self._rows_from[resource]
-                .where(*conditions)
-                .order_by(*_order_by(spec, query.ordering))
-                .limit(query.page_size)
-                .offset(query.offset)
-            )
-            rows = self._rows(connection, resource, spec, statement)
+            rows = self._rows(connection, resource, spec, page, **parameters)
             if len(rows) < query.page_size and (rows or query.offset == 0):
                 return Page(count=query.offset + len(rows), rows=rows)
-            count = connection.scalar(
-                select(func.count()).select_from(count_from).where(*conditions)
-            )
-        return Page(count=int(count or 0), rows=rows)
+            total = connection.scalar(count, parameters)
+        return Page(count=int(total or 0), rows=rows)
+
+    def _page_statements(
+        self, spec: ListSpec, company_id: CompanyId, query: ListQuery, region: Callable[[], str]
+    ) -> tuple[Select[Any], Select[Any], dict[str, Any]]:
+        """A list's page and count statements, and their parameters. A list narrowed by
+        equality filters alone (the common case: a stage, an owner, a status) takes the
+        statements built for its shape (which filters, which ordering) with every value
+        bound; building and keying a fresh statement of thirty columns costs as much as
+        running it. Any other list is built for its values."""
+        # Unknown names are ignored, as `_conditions` ignores them.
+        filters = {
+            name: value
+            for name, value in query.filters.items()
+            if value is not None and name in spec.filters
+        }
+        ordering = tuple(query.ordering)
+        if not query.search and all(isinstance(spec.filters[name], _Equals) for name in filters):
+            named = tuple(filters)
+            shape = (spec.resource, named, ordering)
+            built = self._shapes.get(shape)
+            if built is None:
+                conditions = [spec.company == bindparam("company")]
+                conditions += [spec.filters[name](bindparam(f"filter_{name}")) for name in named]
+                built = self._page_and_count(spec, conditions, ordering, bindparam("limit"))
+                if len(self._shapes) < MAX_SHAPES:
+                    self._shapes[shape] = built
+            parameters = {
+                "company": company_id,
+                "limit": query.page_size,
+                "offset": query.offset,
+                **{f"filter_{name}": filters[name] for name in named},
+            }
+            return (*built, parameters)
+        conditions = _conditions(spec, company_id, query, region)
+        page, count = self._page_and_count(
+            spec, conditions, ordering, query.page_size, searching=bool(query.search)
+        )
+        return page, count, {"offset": query.offset}
+
+    def _page_and_count(
+        self,
+        spec: ListSpec,
+        conditions: Sequence[Any],
+        ordering: Sequence[tuple[str, bool]],
+        limit: Any,
+        *,
+        searching: bool = False,
+    ) -> tuple[Select[Any], Select[Any]]:
+        count_from: FromClause = spec.table
+        if spec.company.table is not spec.table or searching:
+            count_from = spec.source
+        page = (
+            self._rows_from[spec.resource]
+            .where(*conditions)
+            .order_by(*_order_by(spec, ordering))
+            .limit(limit)
+            .offset(bindparam("offset"))
+        )
+        return page, select(func.count()).select_from(count_from).where(*conditions)
 
     def _region(self, connection: Connection, company_id: CompanyId) -> str:
         """The company's phone region (fixed once the company exists, so kept)."""

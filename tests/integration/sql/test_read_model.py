@@ -448,6 +448,39 @@ def test_the_digits_of_a_phone_filter_are_written_into_the_statement(
     assert any("7999123%" in statement for statement in statements)
 
 
+def test_a_list_of_one_shape_answers_each_value_it_is_given(
+    read_model: SqlReadModel, data: Data
+) -> None:
+    """Lists narrowed by the same equality filters share statements built once, with the
+    values bound: each call answers for its own values, in its own order and page."""
+    titles = {
+        status: [
+            row["title"]
+            for row in listing(read_model, data, Resource.LEADS, filters={"status": status})
+        ]
+        for status in ("open", "lost", "open")
+    }
+    assert set(titles["open"]) == {"Разработка сайта", "Аренда офиса"}
+    assert titles["lost"] == ["Zoo project"]
+    newest_first = listing(read_model, data, Resource.LEADS, filters={"status": "open"})
+    oldest_first = listing(
+        read_model,
+        data,
+        Resource.LEADS,
+        filters={"status": "open"},
+        ordering=(("created_at", False),),
+    )
+    assert [row["id"] for row in oldest_first] == [row["id"] for row in reversed(newest_first)]
+    second = read_model.list(
+        Resource.LEADS,
+        data.world.company_id,
+        ListQuery(filters={"status": "open"}, page=2, page_size=1),
+    )
+    assert (second.count, [row["id"] for row in second.rows]) == (2, [newest_first[1]["id"]])
+    nobody = read_model.list(Resource.LEADS, uuid.uuid4(), ListQuery(filters={"status": "open"}))
+    assert (nobody.count, nobody.rows) == (0, [])  # another company: the same shape, nothing
+
+
 def test_unknown_filters_are_ignored(read_model: SqlReadModel, data: Data) -> None:
     rows = listing(
         read_model, data, Resource.BRANCHES, filters={"colour": "red", "is_active": None}
