@@ -806,38 +806,31 @@ class SqlReadModel:
             if value is not None and name in spec.filters
         }
         ordering = tuple(query.ordering)
+        paging = {"limit": query.page_size, "offset": query.offset}
         if not query.search and all(isinstance(spec.filters[name], _Equals) for name in filters):
-            named = tuple(filters)
-            shape = (spec.resource, named, ordering)
+            shape = (spec.resource, tuple(filters), ordering)
             built = self._shapes.get(shape)
             if built is None:
                 conditions = [spec.company == bindparam("company")]
-                conditions += [spec.filters[name](bindparam(f"filter_{name}")) for name in named]
-                built = self._page_and_count(spec, conditions, ordering, bindparam("limit"))
+                conditions += [spec.filters[name](bindparam(f"filter_{name}")) for name in filters]
+                built = self._page_and_count(spec, conditions, ordering)
                 if len(self._shapes) < MAX_SHAPES:
                     self._shapes[shape] = built
-            parameters = {
-                "company": company_id,
-                "limit": query.page_size,
-                "offset": query.offset,
-                **{f"filter_{name}": filters[name] for name in named},
-            }
-            return (*built, parameters)
+            values = {f"filter_{name}": value for name, value in filters.items()}
+            return (*built, {**paging, "company": company_id, **values})
         conditions = _conditions(spec, company_id, query, region)
-        page, count = self._page_and_count(
-            spec, conditions, ordering, query.page_size, searching=bool(query.search)
-        )
-        return page, count, {"offset": query.offset}
+        built = self._page_and_count(spec, conditions, ordering, searching=bool(query.search))
+        return (*built, paging)
 
     def _page_and_count(
         self,
         spec: ListSpec,
         conditions: Sequence[Any],
         ordering: Sequence[tuple[str, bool]],
-        limit: Any,
         *,
         searching: bool = False,
     ) -> tuple[Select[Any], Select[Any]]:
+        """The page (its size and offset bound as `limit` and `offset`) and the count."""
         count_from: FromClause = spec.table
         if spec.company.table is not spec.table or searching:
             count_from = spec.source
@@ -845,7 +838,7 @@ class SqlReadModel:
             self._rows_from[spec.resource]
             .where(*conditions)
             .order_by(*_order_by(spec, ordering))
-            .limit(limit)
+            .limit(bindparam("limit"))
             .offset(bindparam("offset"))
         )
         return page, select(func.count()).select_from(count_from).where(*conditions)

@@ -16,18 +16,21 @@ T = TypeVar("T")
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
+_MISSING = "Object with this id does not exist."
+
+
 def referenced(field: str, load: Callable[[], T]) -> T:
     """Loads an object named in a body; one outside the company is a field error, not a 404."""
     try:
         return load()
     except NotFound:
-        raise ValidationFailed.on(field, "Object with this id does not exist.") from None
+        raise ValidationFailed.on(field, _MISSING) from None
 
 
 def require(field: str, exists: bool) -> None:
     """An object named in a body exists in the company (else a field error, not a 404)."""
     if not exists:
-        raise ValidationFailed.on(field, "Object with this id does not exist.")
+        raise ValidationFailed.on(field, _MISSING)
 
 
 def check_owner(uow: UnitOfWork, actor: Actor, owner_id: Maybe[UserId | None]) -> None:
