@@ -4,8 +4,11 @@ whole request before one of its threads runs the app, so that slow clients hold 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import math
+import mmap
+import multiprocessing
 import os
 import resource
 import time
@@ -38,6 +41,9 @@ CONNECTIONS_PER_WORKER = 1000
 RESERVED_DESCRIPTORS = 128
 STOP_LINGER = 2.0  # seconds a stopping worker waits for requests it has begun to receive
 HEARTBEAT_SECONDS = 1.0  # how often a worker tells the arbiter it is alive (timeout: 60 s)
+# How long a worker leaves a new connection to a less loaded worker before taking it itself:
+# short enough that a busy or stuck sibling costs a client no more than this.
+YIELD_SECONDS = 0.002
 
 DETAILS = {
     413: f"The request body is over {MAX_BODY} bytes.",
@@ -107,6 +113,27 @@ class _Listener(TcpWSGIServer):  # type: ignore[misc]
     """One of gunicorn's listening sockets, served by waitress in this worker."""
 
     channel_class = _Channel
+    loads: WorkerLoads | None = None
+    yielding_until = 0.0  # while a new connection is left to a sibling, not watched
+
+    def readable(self) -> bool:
+        watched: bool = super().readable()  # first: it also runs the maintenance
+        return watched and time.monotonic() >= self.yielding_until
+
+    def handle_accept(self) -> None:
+        now = time.monotonic()
+        # A connection still waiting when a yield has run out is taken, balanced or not.
+        just_yielded = self.yielding_until <= now < self.yielding_until + YIELD_SECONDS
+        if (
+            not just_yielded
+            and self.loads is not None
+            and self.loads.sibling_holds_fewer(len(self._map))
+        ):
+            self.yielding_until = now + YIELD_SECONDS
+            return
+        super().handle_accept()
+        if self.loads is not None:
+            self.loads.publish(len(self._map))
 
     def maintenance(self, now: float) -> None:
         # waitress closes the connections idle for `channel_timeout`; a client that sends a
@@ -117,6 +144,61 @@ class _Listener(TcpWSGIServer):  # type: ignore[misc]
             arriving = channel.request
             if arriving is not None and not channel.requests and arriving.started < cutoff:
                 channel.will_close = True
+
+
+class _Slot(ctypes.Structure):
+    _fields_ = [
+        ("pid", ctypes.c_int64),
+        ("connections", ctypes.c_int64),
+        ("beat", ctypes.c_double),  # time.monotonic() of its last loop turn (one clock per host)
+    ]
+
+
+class WorkerLoads:
+    """How many connections each worker holds, in memory the arbiter shares with the workers
+    it forks: a worker leaves a new connection to a sibling that holds fewer.
+
+    The workers all accept on one listening socket, and the kernel wakes every one of them for
+    each new connection: whichever calls accept() first takes it. With keep-alive clients
+    that is a coin toss per connection, and two clients on one worker share one interpreter
+    while the other worker idles (at two connections, half the runs). A worker now accepts
+    only if no live sibling holds fewer connections, or once YIELD_SECONDS have passed.
+    """
+
+    STALE_SECONDS = 3 * HEARTBEAT_SECONDS  # a sibling silent this long is not counted
+
+    def __init__(self, workers: int) -> None:
+        self._size = max(2 * workers, 2)  # room for replacements while old slots go stale
+        self._memory = mmap.mmap(-1, ctypes.sizeof(_Slot) * self._size)  # shared on fork
+        self._slots = (_Slot * self._size).from_buffer(self._memory)
+        self._claiming = multiprocessing.Lock()
+        self._mine: _Slot | None = None
+
+    def claim(self) -> None:
+        """In a worker: takes a free slot, or the slot of a worker gone silent."""
+        with self._claiming:
+            now = time.monotonic()
+            for slot in self._slots:
+                if slot.pid == 0 or now - slot.beat > self.STALE_SECONDS:
+                    slot.pid, slot.connections, slot.beat = os.getpid(), 0, now
+                    self._mine = slot
+                    return
+
+    def publish(self, connections: int) -> None:
+        if self._mine is not None:
+            self._mine.connections, self._mine.beat = connections, time.monotonic()
+
+    def sibling_holds_fewer(self, connections: int) -> bool:
+        if self._mine is None:
+            return False
+        now = time.monotonic()
+        return any(
+            slot is not self._mine
+            and slot.pid not in (0, self._mine.pid)
+            and now - slot.beat <= self.STALE_SECONDS
+            and slot.connections < connections
+            for slot in self._slots
+        )
 
 
 class _Wakeup(wasyncore.file_dispatcher):  # type: ignore[misc]
@@ -175,6 +257,10 @@ class WaitressWorker(Worker):  # type: ignore[misc]
             )
             for listener in self.sockets
         ]
+        loads: WorkerLoads = self.app.loads
+        loads.claim()
+        for listener in listeners:
+            listener.loads = loads
         beat = 0.0
         while self.alive and self.ppid == os.getppid():
             # The arbiter's liveness check (a file's time touched) is a system call: once a
@@ -184,7 +270,11 @@ class WaitressWorker(Worker):  # type: ignore[misc]
             if now - beat >= HEARTBEAT_SECONDS:
                 self.notify()
                 beat = now
-            wasyncore.loop(timeout=1.0, use_poll=True, map=connections, count=1)
+            loads.publish(len(connections))
+            # A listener left to a sibling for a moment is watched again when that runs out.
+            yielding = max(listener.yielding_until for listener in listeners) - now
+            wait = min(1.0, yielding) if yielding > 0 else 1.0
+            wasyncore.loop(timeout=wait, use_poll=True, map=connections, count=1)
         self._stop(listeners, connections, dispatcher)
 
     def _stop(
@@ -224,6 +314,7 @@ class CrmServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
         self.settings = settings
         self.options = options
+        self.loads = WorkerLoads(options["workers"])  # before the fork: the workers share it
         super().__init__()
 
     def load_config(self) -> None:
