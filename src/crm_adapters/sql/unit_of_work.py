@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, joinedload, sessionmaker
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm_adapters.sql import tables
@@ -38,6 +38,7 @@ from crm_core.contact import Contact
 from crm_core.deal import Deal
 from crm_core.errors import Conflict, DomainError, NotFound
 from crm_core.funnel import Funnel, Stage
+from crm_core.history import StageTransition
 from crm_core.inbox import Delivery, DeliveryError, StatusItem
 from crm_core.lead import Lead, LeadStatus
 from crm_core.messaging import (
@@ -266,7 +267,83 @@ class SqlContacts(_Repository[Contact]):
         return [contact for contact in found if contact.handles_for(chat_type) & wanted]
 
 
-class SqlLeads(_Repository[Lead]):
+_COLUMNS: dict[type, list[tuple[str, str]]] = {}
+
+
+def _columns_of(cls: type) -> list[tuple[str, str]]:
+    """The mapped class's attributes and the columns they are stored in (once mapped)."""
+    if cls not in _COLUMNS:
+        attributes: Any = inspect(cls).column_attrs
+        _COLUMNS[cls] = [(prop.key, prop.columns[0].key) for prop in attributes]
+    return _COLUMNS[cls]
+
+
+_NEW_TRACKED = "new_stage_tracked"  # session.info: new leads and deals, kept out of the ORM
+
+
+class _StageTrackedRepository(_Repository[T]):
+    """Leads and deals. A new one waits for the commit outside the ORM's unit of work: when it
+    is all the commit writes (creating a lead or a deal), it goes in one INSERT for its row
+    and one for its stage history, and is tracked like a loaded one afterwards.
+
+    Queued in the session instead, each new lead cost the ORM's flush more than the rest of
+    its creation (its dependency sort, per-row bookkeeping and version handling). Alongside
+    other changes, the new ones join the session and the ORM orders the whole flush.
+    """
+
+    def save(self, entity: T) -> None:
+        if inspect(entity).transient:
+            _new_tracked(self.session)[id(entity)] = entity
+        else:
+            self.session.add(entity)
+
+
+def _new_tracked(session: Session) -> dict[int, Any]:
+    found: dict[int, Any] = session.info.setdefault(_NEW_TRACKED, {})
+    return found
+
+
+def _flush(session: Session) -> None:
+    """The session's flush, the new leads and deals in it."""
+    session.add_all(session.info.pop(_NEW_TRACKED, {}).values())
+    with translated_errors(session):
+        session.flush()
+
+
+def _insert_new_tracked(session: Session) -> None:
+    """At commit: new leads and deals that are all there is to write, inserted directly."""
+    new = session.info.pop(_NEW_TRACKED, {})
+    if not new:
+        return
+    if session.new or session.dirty or session.deleted:
+        session.add_all(new.values())  # the ORM orders their rows among the others
+        return
+    # Leads before deals: a deal may name a lead created with it.
+    for entity in sorted(new.values(), key=lambda entity: isinstance(entity, Deal)):
+        subject_column = "lead_id" if isinstance(entity, Lead) else "deal_id"
+        row = {column: getattr(entity, key) for key, column in _columns_of(type(entity))}
+        session.execute(insert(inspect(entity).mapper.local_table), [row])
+        if entity.history:
+            session.execute(
+                insert(tables.stage_transitions),
+                [
+                    {
+                        column: getattr(stay, key, None)
+                        for key, column in _columns_of(StageTransition)
+                    }
+                    | {subject_column: entity.id}
+                    for stay in entity.history
+                ],
+            )
+        for stay in entity.history:
+            setattr(stay, subject_column, entity.id)
+            make_transient_to_detached(stay)
+        make_transient_to_detached(entity)
+        session.add(entity)  # persistent from here: later changes are UPDATEs
+        session.info.setdefault(_CHANGED_FUNNELS, set()).add(entity.funnel_id)
+
+
+class SqlLeads(_StageTrackedRepository[Lead]):
     def open_for_contact(self, company_id: CompanyId, contact_id: ContactId) -> Lead | None:
         lead = tables.leads
         return self._first(
@@ -399,8 +476,7 @@ class SqlMessages(_Repository[Message]):
         # Flushed at once: a flush issues UPDATEs before DELETEs, so a row that takes this
         # one's provider id later in the unit of work would clash with it otherwise.
         self.session.delete(message)
-        with translated_errors(self.session):
-            self.session.flush()
+        _flush(self.session)
 
 
 class SqlChats:
@@ -439,7 +515,7 @@ class SqlChats:
         if not contacts:
             return
         # The contacts may be new in this unit of work: they must exist first.
-        self.session.flush()
+        _flush(self.session)
         c = tables.chats
         self.session.execute(
             update(c)
@@ -624,8 +700,7 @@ class SqlOccupancy:
     def _any(self, column: str, company_id: CompanyId, value: object) -> bool:
         # Sessions do not autoflush (a flush failing inside a read would escape untranslated),
         # so what this unit of work moved so far is flushed here, where it matters.
-        with translated_errors(self.session):
-            self.session.flush()
+        _flush(self.session)
         standing = union_all(
             *(
                 select(table.c.id).where(table.c.company_id == company_id, table.c[column] == value)
@@ -755,7 +830,7 @@ class SqlUnitOfWork:
         self.funnels = SqlFunnels(session, Funnel, tables.funnels, "Funnel")
         self.contacts = SqlContacts(session, Contact, tables.contacts, "Contact")
         self.leads = SqlLeads(session, Lead, tables.leads, "Lead")
-        self.deals = _Repository(session, Deal, tables.deals, "Deal")
+        self.deals = _StageTrackedRepository(session, Deal, tables.deals, "Deal")
         self.activities = _Repository(session, Activity, tables.activities, "Activity")
         self.accounts = SqlAccounts(session, MessagingAccount, tables.messaging_accounts, "Account")
         self.messages = SqlMessages(session, Message, tables.messages, "Message")
@@ -781,6 +856,7 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         with translated_errors(self.session):
+            _insert_new_tracked(self.session)
             self.session.flush()
             _bump_revisions(self.session)
             self.session.commit()
@@ -790,6 +866,7 @@ class SqlUnitOfWork:
 
     def rollback(self) -> None:
         self.session.rollback()
+        self.session.info.pop(_NEW_TRACKED, None)
         self._jobs.enqueued = []
 
 

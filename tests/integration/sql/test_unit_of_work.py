@@ -245,6 +245,68 @@ def test_a_loaded_aggregate_changes_and_saves(uow: UowFactory, world: World) -> 
         assert lead.version == 3
 
 
+def a_new_lead(unit: SqlUnitOfWork, world: World, funnel_id: Any, contact_id: Any) -> Lead:
+    return Lead.open(
+        company_id=world.company_id,
+        contact_id=contact_id,
+        funnel=unit.funnels.get(world.company_id, funnel_id),
+        title="Новый",
+        now=world.clock.now(),
+    )
+
+
+def test_a_new_lead_written_alone_is_tracked_afterwards(uow: UowFactory, world: World) -> None:
+    funnel_id, contact_id = world.funnels.create_funnel(world.admin, "Воронка"), world.contact()
+    _, second, *_ = world.stages(funnel_id)
+    with uow() as unit:
+        lead = a_new_lead(unit, world, funnel_id, contact_id)
+        unit.leads.save(lead)
+        unit.commit()  # the lead and its first stay are all there is to write
+        world.clock.advance(days=1)
+        lead.move_to(unit.funnels.get(world.company_id, funnel_id).stage(second), world.clock.now())
+        unit.leads.save(lead)
+        unit.commit()  # now an UPDATE, checked against the version written with it
+
+    with uow() as unit:
+        loaded = unit.leads.get(world.company_id, lead.id)
+        assert state(loaded) == state(lead)
+        assert loaded.version == 2
+        assert [(t.from_stage_id, t.to_stage_id) for t in loaded.history][1][1] == second
+
+
+def test_a_new_lead_written_with_other_changes_keeps_their_order(
+    uow: UowFactory, world: World
+) -> None:
+    funnel_id, contact_id = world.funnels.create_funnel(world.admin, "Воронка"), world.contact()
+    with uow() as unit:
+        lead = a_new_lead(unit, world, funnel_id, contact_id)
+        unit.leads.save(lead)
+        # An activity naming the new lead: its row must come after the lead's.
+        note = Activity.system(
+            company_id=world.company_id,
+            activity_type=ActivityType.NOTE,
+            title="Заметка",
+            links=Links(lead_id=lead.id, lead_contact_id=lead.contact_id),
+            now=world.clock.now(),
+            user_id=None,
+        )
+        unit.activities.save(note)
+        unit.commit()
+
+    with uow() as unit:
+        assert state(unit.leads.get(world.company_id, lead.id)) == state(lead)
+        assert unit.activities.get(world.company_id, note.id).lead_id == lead.id
+
+
+def test_a_new_lead_not_committed_is_not_written(uow: UowFactory, world: World) -> None:
+    funnel_id, contact_id = world.funnels.create_funnel(world.admin, "Воронка"), world.contact()
+    with uow() as unit:
+        lead = a_new_lead(unit, world, funnel_id, contact_id)
+        unit.leads.save(lead)
+    with uow() as unit, pytest.raises(NotFound):
+        unit.leads.get(world.company_id, lead.id)
+
+
 def test_nothing_is_kept_without_commit(uow: UowFactory, world: World) -> None:
     funnel = Funnel.with_default_stages(world.company_id, "Не сохранится")
     with uow() as unit:
