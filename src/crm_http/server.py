@@ -11,6 +11,7 @@ import mmap
 import multiprocessing
 import os
 import resource
+import select
 import time
 import uuid
 from typing import Any
@@ -43,7 +44,7 @@ STOP_LINGER = 2.0  # seconds a stopping worker waits for requests it has begun t
 HEARTBEAT_SECONDS = 1.0  # how often a worker tells the arbiter it is alive (timeout: 60 s)
 # How long a worker leaves a new connection to a less loaded worker before taking it itself:
 # short enough that a busy or stuck sibling costs a client no more than this.
-YIELD_SECONDS = 0.002
+YIELD_SECONDS = 0.005
 
 DETAILS = {
     413: f"The request body is over {MAX_BODY} bytes.",
@@ -115,22 +116,35 @@ class _Listener(TcpWSGIServer):  # type: ignore[misc]
     channel_class = _Channel
     loads: WorkerLoads | None = None
     yielding_until = 0.0  # while a new connection is left to a sibling, not watched
+    yield_began: float | None = None  # the yield for the connection now waiting, if any
 
     def readable(self) -> bool:
         watched: bool = super().readable()  # first: it also runs the maintenance
-        return watched and time.monotonic() >= self.yielding_until
+        if not watched:
+            return False
+        if self.yield_began is None:
+            return True
+        if time.monotonic() < self.yielding_until:
+            return False
+        if not _pending(self.socket):
+            self.yield_began = None  # a sibling took it: the next connection is weighed anew
+        return True
 
     def handle_accept(self) -> None:
         now = time.monotonic()
-        # A connection still waiting when a yield has run out is taken, balanced or not.
-        just_yielded = self.yielding_until <= now < self.yielding_until + YIELD_SECONDS
+        # The connection is taken once it has waited YIELD_SECONDS, however busy this
+        # worker's threads kept its loop meanwhile.
+        waited_enough = self.yield_began is not None and now - self.yield_began >= YIELD_SECONDS
         if (
-            not just_yielded
+            not waited_enough
             and self.loads is not None
             and self.loads.sibling_holds_fewer(len(self._map))
         ):
-            self.yielding_until = now + YIELD_SECONDS
+            if self.yield_began is None:
+                self.yield_began = now
+            self.yielding_until = self.yield_began + YIELD_SECONDS
             return
+        self.yield_began = None
         super().handle_accept()
         if self.loads is not None:
             self.loads.publish(len(self._map))
@@ -165,7 +179,8 @@ class WorkerLoads:
     only if no live sibling holds fewer connections, or once YIELD_SECONDS have passed.
     """
 
-    STALE_SECONDS = 3 * HEARTBEAT_SECONDS  # a sibling silent this long is not counted
+    # A sibling silent this long (it died) is not counted: an idle one reports every second.
+    STALE_SECONDS = 1.5 * HEARTBEAT_SECONDS
 
     def __init__(self, workers: int) -> None:
         self._size = max(2 * workers, 2)  # room for replacements while old slots go stale
@@ -188,6 +203,12 @@ class WorkerLoads:
         if self._mine is not None:
             self._mine.connections, self._mine.beat = connections, time.monotonic()
 
+    def release(self) -> None:
+        """In a stopping worker: its slot is free, and no sibling yields to it any more."""
+        if self._mine is not None:
+            self._mine.pid = 0
+            self._mine = None
+
     def sibling_holds_fewer(self, connections: int) -> bool:
         if self._mine is None:
             return False
@@ -199,6 +220,13 @@ class WorkerLoads:
             and slot.connections < connections
             for slot in self._slots
         )
+
+
+def _pending(listening: Any) -> bool:
+    """Whether a connection waits on the listening socket to be accepted."""
+    probe = select.poll()
+    probe.register(listening, select.POLLIN)
+    return bool(probe.poll(0))
 
 
 class _Wakeup(wasyncore.file_dispatcher):  # type: ignore[misc]
@@ -273,8 +301,11 @@ class WaitressWorker(Worker):  # type: ignore[misc]
             loads.publish(len(connections))
             # A listener left to a sibling for a moment is watched again when that runs out.
             yielding = max(listener.yielding_until for listener in listeners) - now
-            wait = min(1.0, yielding) if yielding > 0 else 1.0
+            # waitress's poll counts whole milliseconds: rounded down, the end of a yield
+            # would be polled for with no wait at all, over and over.
+            wait = min(1.0, math.ceil(yielding * 1000) / 1000) if yielding > 0 else 1.0
             wasyncore.loop(timeout=wait, use_poll=True, map=connections, count=1)
+        loads.release()
         self._stop(listeners, connections, dispatcher)
 
     def _stop(

@@ -310,37 +310,47 @@ def _flush(session: Session) -> None:
         session.flush()
 
 
-def _insert_new_tracked(session: Session) -> None:
-    """At commit: new leads and deals that are all there is to write, inserted directly."""
+def _insert_new_tracked(session: Session) -> list[Any]:
+    """At commit: new leads and deals that are all there is to write, inserted directly (the
+    ones returned; `_track` attaches them once the commit has succeeded)."""
     new = session.info.pop(_NEW_TRACKED, {})
     if not new:
-        return
+        return []
     if session.new or session.dirty or session.deleted:
         session.add_all(new.values())  # the ORM orders their rows among the others
-        return
+        return []
     # Leads before deals: a deal may name a lead created with it.
-    for entity in sorted(new.values(), key=lambda entity: isinstance(entity, Deal)):
-        subject_column = "lead_id" if isinstance(entity, Lead) else "deal_id"
+    inserted = sorted(new.values(), key=lambda entity: isinstance(entity, Deal))
+    for entity in inserted:
         row = {column: getattr(entity, key) for key, column in _columns_of(type(entity))}
         session.execute(insert(inspect(entity).mapper.local_table), [row])
         if entity.history:
-            session.execute(
-                insert(tables.stage_transitions),
-                [
-                    {
-                        column: getattr(stay, key, None)
-                        for key, column in _columns_of(StageTransition)
-                    }
-                    | {subject_column: entity.id}
-                    for stay in entity.history
-                ],
-            )
-        for stay in entity.history:
-            setattr(stay, subject_column, entity.id)
+            session.execute(insert(tables.stage_transitions), _stays(entity))
+        session.info.setdefault(_CHANGED_FUNNELS, set()).add(entity.funnel_id)
+    return inserted
+
+
+def _stays(entity: Lead | Deal) -> list[dict[str, Any]]:
+    """The rows of a new lead's or deal's stage history, naming it as their subject."""
+    subject = {
+        "lead_id": entity.id if isinstance(entity, Lead) else None,
+        "deal_id": entity.id if isinstance(entity, Deal) else None,
+    }
+    return [
+        {column: getattr(stay, key, None) for key, column in _columns_of(StageTransition)} | subject
+        for stay in entity.history
+    ]
+
+
+def _track(session: Session, inserted: list[Any]) -> None:
+    """Committed rows written outside the ORM: their objects are persistent from here (later
+    changes are UPDATEs against the version written). A failed commit leaves them new."""
+    for entity in inserted:
+        for stay, row in zip(entity.history, _stays(entity), strict=True):
+            stay.lead_id, stay.deal_id = row["lead_id"], row["deal_id"]
             make_transient_to_detached(stay)
         make_transient_to_detached(entity)
-        session.add(entity)  # persistent from here: later changes are UPDATEs
-        session.info.setdefault(_CHANGED_FUNNELS, set()).add(entity.funnel_id)
+        session.add(entity)
 
 
 class SqlLeads(_StageTrackedRepository[Lead]):
@@ -856,10 +866,11 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         with translated_errors(self.session):
-            _insert_new_tracked(self.session)
+            inserted = _insert_new_tracked(self.session)
             self.session.flush()
             _bump_revisions(self.session)
             self.session.commit()
+        _track(self.session, inserted)
         enqueued, self._jobs.enqueued = self._jobs.enqueued, []
         if enqueued:  # only now do the rows exist for a worker to see
             self._wake(enqueued)

@@ -13,6 +13,8 @@ from tests.integration.http_contract.conftest import Server
 from tests.integration.serving.conftest import children_of
 
 REQUEST = b"GET /api/health/ HTTP/1.1\r\nHost: x\r\n\r\n"
+# With connections placed at random, 17 or more of 20 pairs split 0.13% of the time.
+ROUNDS, SPLIT_AT_LEAST = 20, 17
 
 
 def socket_inodes(pid: int) -> set[int]:
@@ -58,7 +60,8 @@ def test_given_two_keep_alive_clients_then_each_is_served_by_its_own_worker(
 ) -> None:
     address = urlsplit(server.base_url)
     assert len(children_of(server.process.pid)) == 2  # crm serve's default: two workers
-    for _ in range(10):  # a coin toss per connection would put both on one worker 5 times
+    split = 0
+    for _ in range(ROUNDS):
         time.sleep(0.2)  # the workers see the last round's connections closed
         with (
             socket.create_connection((address.hostname, address.port), timeout=5) as first,
@@ -66,5 +69,8 @@ def test_given_two_keep_alive_clients_then_each_is_served_by_its_own_worker(
         ):
             answered(first)
             answered(second)
+            split += holder(server, first) != holder(server, second)
 
-            assert holder(server, first) != holder(server, second)
+    # A worker that is not scheduled within the yield takes the connection itself, which a
+    # busy machine allows now and then; a coin toss per connection would split about half.
+    assert split >= SPLIT_AT_LEAST, f"{split} of {ROUNDS} pairs were split over the workers"

@@ -298,6 +298,22 @@ def test_a_new_lead_written_with_other_changes_keeps_their_order(
         assert unit.activities.get(world.company_id, note.id).lead_id == lead.id
 
 
+def test_a_new_lead_whose_commit_fails_stays_new(uow: UowFactory, world: World) -> None:
+    funnel_id, contact_id = world.funnels.create_funnel(world.admin, "Воронка"), world.contact()
+    with uow() as unit:
+        lead = a_new_lead(unit, world, funnel_id, uuid.uuid4())  # no such contact
+        unit.leads.save(lead)
+        with pytest.raises(Conflict):
+            unit.commit()
+
+    lead.change_contact(contact_id, world.clock.now())
+    with uow() as unit:
+        unit.leads.save(lead)  # still a new lead: written now, whole
+        unit.commit()
+    with uow() as unit:
+        assert state(unit.leads.get(world.company_id, lead.id)) == state(lead)
+
+
 def test_a_new_lead_not_committed_is_not_written(uow: UowFactory, world: World) -> None:
     funnel_id, contact_id = world.funnels.create_funnel(world.admin, "Воронка"), world.contact()
     with uow() as unit:
