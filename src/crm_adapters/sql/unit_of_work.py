@@ -172,7 +172,22 @@ class SqlFunnels(_Repository[Funnel]):
 
     def get(self, company_id: Any, object_id: Any) -> Funnel:
         self._lock(object_id, exclusive=False)
-        return super().get(company_id, object_id)
+        if object_id is None:
+            raise NotFound(self._kind)
+        # Every lead or deal written loads its funnel: by a statement built once, where
+        # session.get builds and keys a new one each time (unless it holds the funnel).
+        found: Funnel | None = self.session.identity_map.get(
+            self.session.identity_key(Funnel, object_id)
+        )
+        if found is None:
+            found = (
+                self.session.execute(_funnel_query(), {"funnel_id": object_id})
+                .unique()
+                .scalar_one_or_none()
+            )
+        if found is None or found.company_id != company_id:
+            raise NotFound(self._kind)
+        return found
 
     def with_stage(self, company_id: CompanyId, stage_id: StageId) -> Funnel:
         funnels, stages = tables.funnels, tables.stages
@@ -192,6 +207,20 @@ class SqlFunnels(_Repository[Funnel]):
             return
         key = uuid.UUID(str(funnel_id)).int & 0x7FFF_FFFF_FFFF_FFFF  # a signed 64-bit key
         self.session.execute(_FUNNEL_LOCKS[exclusive], {"key": key})
+
+
+_FUNNEL_QUERY: list[Any] = []
+
+
+def _funnel_query() -> Any:
+    """A funnel and its stages in one statement (built once the mappers are configured)."""
+    if not _FUNNEL_QUERY:
+        _FUNNEL_QUERY.append(
+            select(Funnel)
+            .options(joinedload(Funnel.stages))  # type: ignore[arg-type]
+            .where(tables.funnels.c.id == bindparam("funnel_id"))
+        )
+    return _FUNNEL_QUERY[0]
 
 
 # Built once (every write to a funnel's leads or deals takes one): exclusive, shared.
