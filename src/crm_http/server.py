@@ -138,7 +138,7 @@ class _Listener(TcpWSGIServer):  # type: ignore[misc]
         if (
             not waited_enough
             and self.loads is not None
-            and self.loads.sibling_holds_fewer(len(self._map))
+            and self.loads.sibling_preferred(len(self._map))
         ):
             if self.yield_began is None:
                 self.yield_began = now
@@ -147,7 +147,7 @@ class _Listener(TcpWSGIServer):  # type: ignore[misc]
         self.yield_began = None
         super().handle_accept()
         if self.loads is not None:
-            self.loads.publish(len(self._map))
+            self.loads.accepted(len(self._map))
 
     def maintenance(self, now: float) -> None:
         # waitress closes the connections idle for `channel_timeout`; a client that sends a
@@ -165,6 +165,7 @@ class _Slot(ctypes.Structure):
         ("pid", ctypes.c_int64),
         ("connections", ctypes.c_int64),
         ("beat", ctypes.c_double),  # time.monotonic() of its last loop turn (one clock per host)
+        ("accepted", ctypes.c_double),  # time.monotonic() of its last accept
     ]
 
 
@@ -176,7 +177,8 @@ class WorkerLoads:
     each new connection: whichever calls accept() first takes it. With keep-alive clients
     that is a coin toss per connection, and two clients on one worker share one interpreter
     while the other worker idles (at two connections, half the runs). A worker now accepts
-    only if no live sibling holds fewer connections, or once YIELD_SECONDS have passed.
+    only if no live sibling holds fewer connections (or as many, having accepted less
+    recently), or once YIELD_SECONDS have passed.
     """
 
     # A sibling silent this long (it died) is not counted: an idle one reports every second.
@@ -195,7 +197,7 @@ class WorkerLoads:
             now = time.monotonic()
             for slot in self._slots:
                 if slot.pid == 0 or now - slot.beat > self.STALE_SECONDS:
-                    slot.pid, slot.connections, slot.beat = os.getpid(), 0, now
+                    slot.pid, slot.connections, slot.beat, slot.accepted = os.getpid(), 0, now, 0.0
                     self._mine = slot
                     return
 
@@ -209,15 +211,28 @@ class WorkerLoads:
             self._mine.pid = 0
             self._mine = None
 
-    def sibling_holds_fewer(self, connections: int) -> bool:
-        if self._mine is None:
+    def accepted(self, connections: int) -> None:
+        if self._mine is not None:
+            self._mine.accepted = time.monotonic()
+            self.publish(connections)
+
+    def sibling_preferred(self, connections: int) -> bool:
+        """Whether a live sibling should take the next connection: it holds fewer, or as many
+        and accepted last longer ago. The tie matters when clients close and reconnect at once:
+        a worker counts a closed connection until its loop has seen the close, and without the
+        tie-break both new connections could land on the worker that saw it first."""
+        mine = self._mine
+        if mine is None:
             return False
         now = time.monotonic()
         return any(
-            slot is not self._mine
-            and slot.pid not in (0, self._mine.pid)
+            slot is not mine
+            and slot.pid not in (0, mine.pid)
             and now - slot.beat <= self.STALE_SECONDS
-            and slot.connections < connections
+            and (
+                slot.connections < connections
+                or (slot.connections == connections and slot.accepted < mine.accepted)
+            )
             for slot in self._slots
         )
 
