@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -209,18 +210,14 @@ class SqlFunnels(_Repository[Funnel]):
         self.session.execute(_FUNNEL_LOCKS[exclusive], {"key": key})
 
 
-_FUNNEL_QUERY: list[Any] = []
-
-
+@functools.cache
 def _funnel_query() -> Any:
     """A funnel and its stages in one statement (built once the mappers are configured)."""
-    if not _FUNNEL_QUERY:
-        _FUNNEL_QUERY.append(
-            select(Funnel)
-            .options(joinedload(Funnel.stages))  # type: ignore[arg-type]
-            .where(tables.funnels.c.id == bindparam("funnel_id"))
-        )
-    return _FUNNEL_QUERY[0]
+    return (
+        select(Funnel)
+        .options(joinedload(Funnel.stages))  # type: ignore[arg-type]
+        .where(tables.funnels.c.id == bindparam("funnel_id"))
+    )
 
 
 # Built once (every write to a funnel's leads or deals takes one): exclusive, shared.
