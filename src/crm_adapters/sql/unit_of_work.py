@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, NamedTuple, Self, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -336,24 +336,26 @@ def _flush(session: Session) -> None:
         session.flush()
 
 
-def _insert_new_tracked(session: Session) -> list[Any]:
-    """At commit: new leads and deals that are all there is to write, inserted directly (the
-    ones returned; `_track` attaches them once the commit has succeeded)."""
+def _insert_new_tracked(session: Session) -> tuple[list[Any], list[_Row]]:
+    """At commit: new leads and deals that are all there is to write, to be inserted directly:
+    them (`_track` attaches them once the commit has succeeded) and their rows."""
     new = session.info.pop(_NEW_TRACKED, {})
     if not new:
-        return []
+        return [], []
     if session.new or session.dirty or session.deleted:
         session.add_all(new.values())  # the ORM orders their rows among the others
-        return []
+        return [], []
     # Leads before deals: a deal may name a lead created with it.
     inserted = sorted(new.values(), key=lambda entity: isinstance(entity, Deal))
+    rows = []
     for entity in inserted:
-        row = {column: getattr(entity, key) for key, column in _columns_of(type(entity))}
-        session.execute(insert(inspect(entity).mapper.local_table), [row])
-        if entity.history:
-            session.execute(insert(tables.stage_transitions), _stays(entity))
+        table = inspect(entity).mapper.local_table.name
+        rows.append(
+            _Row(table, {column: getattr(entity, key) for key, column in _columns_of(type(entity))})
+        )
+        rows += [_Row(tables.stage_transitions.name, stay) for stay in _stays(entity)]
         session.info.setdefault(_CHANGED_FUNNELS, set()).add(entity.funnel_id)
-    return inserted
+    return inserted, rows
 
 
 def _stays(entity: Lead | Deal) -> list[dict[str, Any]]:
@@ -892,9 +894,9 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         with translated_errors(self.session):
-            inserted = _insert_new_tracked(self.session)
+            inserted, rows = _insert_new_tracked(self.session)
             self.session.flush()
-            _bump_revisions(self.session)
+            _write(self.session, rows, _revision_bumps(self.session))
             self.session.commit()
         _track(self.session, inserted)
         enqueued, self._jobs.enqueued = self._jobs.enqueued, []
@@ -924,35 +926,75 @@ def _note_changed_funnels(session: Session, _context: Any, _instances: Any) -> N
     deleted.update(entity.id for entity in session.deleted if isinstance(entity, Funnel))
 
 
-def _bump_revisions(session: Session) -> None:
+def _revision_bumps(session: Session) -> list[_Row]:
     """One more on a random slot of the revision of each funnel the transaction wrote (in the
     order of their ids, so that two transactions never wait on each other's rows in turn)."""
     changed = session.info.pop(_CHANGED_FUNNELS, set()) - session.info.pop(_DELETED_FUNNELS, set())
-    if not changed:
-        return
-    bump = _BUMPS[session.get_bind().dialect.name]
-    session.execute(
-        bump,
-        [
-            {"funnel_id": funnel, "slot": _slots.randrange(tables.REVISION_SLOTS)}
-            for funnel in sorted(changed)
-        ],
-    )
+    return [
+        _Row(
+            tables.funnel_revision_slots.name,
+            {"funnel_id": funnel, "slot": _slots.randrange(tables.REVISION_SLOTS)},
+        )
+        for funnel in sorted(changed)
+    ]
 
 
-def _bump(insert: Any) -> Any:
-    """One more on a funnel's revision slot (built once per dialect: every write runs it)."""
-    slots = tables.funnel_revision_slots
+class _Row(NamedTuple):
+    """A row written with nothing read back: inserted, or in the funnel revision slots, added
+    to (one more on its revision)."""
+
+    table: str
+    values: dict[str, Any]
+
+
+def _write(session: Session, inserts: list[_Row], bumps: list[_Row]) -> None:
+    """Rows inserted directly, then the revision bumps, in order. PostgreSQL takes up to
+    ROWS_A_STATEMENT inserts and the first bump in one statement: all but the last as
+    data-modifying WITH clauses of the last, whose foreign keys are checked at the end of the
+    whole statement (so a stay may name the lead beside it). A new lead, its first stay and
+    its funnel's revision are one round trip where they were three. Further bumps follow one
+    by one: in one statement, PostgreSQL runs WITH clauses in no set order, and the bumps
+    keep the order of their funnels' ids."""
+    dialect = session.get_bind().dialect.name
+    step = ROWS_A_STATEMENT if dialect == "postgresql" else 1
+    together = [*inserts, *bumps[:1]]
+    chunks = [together[start : start + step] for start in range(0, len(together), step)]
+    for chunk in [*chunks, *([bump] for bump in bumps[1:])]:
+        shapes = tuple((row.table, tuple(row.values)) for row in chunk)
+        values = {f"w{n}_{key}": v for n, row in enumerate(chunk) for key, v in row.values.items()}
+        session.execute(_statement_of(dialect, shapes), values)
+
+
+@functools.cache
+def _written(dialect: str, table: str, columns: tuple[str, ...], prefix: str) -> Any:
+    """The statement that writes one row of `columns` into `table`, its values bound as
+    `prefix` + column (built once per shape: constructing one costs more than running it)."""
+    target = tables.metadata.tables[table]
+    values = {column: bindparam(prefix + column, type_=target.c[column].type) for column in columns}
+    if target is not tables.funnel_revision_slots:
+        return insert(target).values(values)
     return (
-        insert(slots)
-        .values(funnel_id=bindparam("funnel_id"), slot=bindparam("slot"), revision=1)
+        _UPSERTS[dialect](target)
+        .values(**values, revision=1)
         .on_conflict_do_update(
-            index_elements=["funnel_id", "slot"], set_={"revision": slots.c.revision + 1}
+            index_elements=["funnel_id", "slot"], set_={"revision": target.c.revision + 1}
         )
     )
 
 
-_BUMPS = {"postgresql": _bump(postgresql.insert), "sqlite": _bump(sqlite.insert)}
+@functools.lru_cache(maxsize=256)
+def _statement_of(dialect: str, shapes: tuple[tuple[str, tuple[str, ...]], ...]) -> Any:
+    """Rows of these shapes in one statement, the values of the n-th bound with prefix `wn_`."""
+    *first, last = (_written(dialect, *shape, f"w{n}_") for n, shape in enumerate(shapes))
+    return (
+        last.add_cte(*(step.cte(f"write_{n}") for n, step in enumerate(first))) if first else last
+    )
+
+
+# Rows in one statement at the most: a new lead writes three. The bound keeps the statements
+# few in shape (each is built once) and far below the protocol's 65,535 parameters.
+ROWS_A_STATEMENT = 16
+_UPSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 _slots = random.Random()  # which slot a commit bumps: any will do, only spread matters
 
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import attrs
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, func, select
 
+from crm_adapters.sql import tables
 from crm_adapters.sql.engine import create_database_engine
 from crm_adapters.sql.migrate import upgrade
 from crm_adapters.sql.read_model import SqlReadModel
@@ -78,6 +79,16 @@ def sent_by(engine: Engine, action: Callable[[], Any]) -> list[str]:
     with recording(engine) as sent:
         action()
     return sent
+
+
+def revision(engine: Engine, funnel: Any) -> int:
+    """A funnel's revision: one more for each commit that wrote its stages, leads or deals."""
+    slots = tables.funnel_revision_slots
+    with engine.connect() as connection:
+        found: int = connection.scalar(
+            select(func.coalesce(func.sum(slots.c.revision), 0)).where(slots.c.funnel_id == funnel)
+        )
+        return found
 
 
 @pytest.fixture

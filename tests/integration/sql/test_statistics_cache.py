@@ -16,17 +16,9 @@ from crm_core import Money
 from crm_core.ports import StatisticsFilter
 from crm_core.services.funnels import ChangeStage
 from crm_core.services.pipeline import ChangeLead, CreateDeal
-from tests.integration.sql.conftest import World
+from tests.integration.sql.conftest import World, revision
 
 EVERYTHING = StatisticsFilter()
-
-
-def revision(engine: Engine, funnel: Any) -> int:
-    slots = tables.funnel_revision_slots
-    with engine.connect() as connection:
-        return connection.scalar(
-            select(func.coalesce(func.sum(slots.c.revision), 0)).where(slots.c.funnel_id == funnel)
-        )
 
 
 def test_every_write_is_seen_by_the_next_read(engine: Engine, world: World) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 import pytest
+from sqlalchemy import Engine
 
 from crm_adapters.sql.unit_of_work import SqlUnitOfWork
 from crm_core import (
@@ -33,7 +34,7 @@ from crm_core.services.activities import CreateActivity
 from crm_core.services.funnels import ChangeStage
 from crm_core.tenancy import ApiToken, Branch, Company, Role, User
 from crm_core.values import Color, CompanyId
-from tests.integration.sql.conftest import START, World
+from tests.integration.sql.conftest import START, World, revision, sent_by
 
 UowFactory = Callable[[], SqlUnitOfWork]
 
@@ -312,6 +313,45 @@ def test_a_new_lead_whose_commit_fails_stays_new(uow: UowFactory, world: World) 
         unit.commit()
     with uow() as unit:
         assert state(unit.leads.get(world.company_id, lead.id)) == state(lead)
+
+
+def test_a_new_lead_is_written_in_one_statement_on_postgresql(
+    uow: UowFactory, world: World, engine: Engine
+) -> None:
+    funnel_id, contact_id = world.funnels.create_funnel(world.admin, "Воронка"), world.contact()
+    before = revision(engine, funnel_id)
+    with uow() as unit:
+        lead = a_new_lead(unit, world, funnel_id, contact_id)
+        unit.leads.save(lead)
+        writes = [
+            statement
+            for statement in sent_by(engine, unit.commit)
+            if statement.lstrip().startswith(("INSERT", "WITH", "UPDATE"))
+        ]
+    # Its row, its first stay and its funnel's revision.
+    assert len(writes) == (1 if engine.dialect.name == "postgresql" else 3)
+    assert revision(engine, funnel_id) == before + 1
+    with uow() as unit:
+        assert state(unit.leads.get(world.company_id, lead.id)) == state(lead)
+
+
+def test_new_leads_in_two_funnels_are_written_whole_in_one_commit(
+    uow: UowFactory, world: World, engine: Engine
+) -> None:
+    funnels = [world.funnels.create_funnel(world.admin, name) for name in ("Первая", "Вторая")]
+    contact_id = world.contact()
+    before = [revision(engine, funnel_id) for funnel_id in funnels]
+    with uow() as unit:
+        leads = [a_new_lead(unit, world, funnel_id, contact_id) for funnel_id in funnels * 10]
+        for lead in leads:
+            unit.leads.save(lead)
+        unit.commit()  # 40 rows: more than one statement takes, and two revisions
+    assert [revision(engine, funnel_id) for funnel_id in funnels] == [n + 1 for n in before]
+    with uow() as unit:
+        for lead in leads:
+            loaded = unit.leads.get(world.company_id, lead.id)
+            assert state(loaded) == state(lead)
+            assert [t.to_stage_id for t in loaded.history] == [lead.stage_id]
 
 
 def test_a_new_lead_not_committed_is_not_written(uow: UowFactory, world: World) -> None:
