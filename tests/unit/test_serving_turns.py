@@ -75,6 +75,23 @@ def test_a_request_past_its_turn_lets_the_next_one_in(monkeypatch: pytest.Monkey
     assert app.most_inside == 2
 
 
+def test_requests_past_their_turn_go_in_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server, "TURN_SECONDS", 0.5)
+    app = App()
+    gate = _OneAtATime(app)
+    hold = threading.Event()
+    with ThreadPoolExecutor(8) as threads:
+        calls = [threads.submit(call, gate, hold=hold) for _ in range(8)]
+        deadline = time.monotonic() + 10
+        while app.inside < 8 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        hold.set()
+        assert [answer.result(timeout=10) for answer in calls] == [[b"ok"]] * 8
+    assert app.most_inside == 8
+    # Once the first has run its turn the others go in: not one per turn (3.5 s).
+    assert app.entered[-1] - app.entered[0] < 1.0
+
+
 def test_a_failed_request_ends_its_turn(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(server, "TURN_SECONDS", 30.0)
     app = App()

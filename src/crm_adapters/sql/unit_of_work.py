@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import random
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -950,19 +951,25 @@ class _Row(NamedTuple):
 def _write(session: Session, inserts: list[_Row], bumps: list[_Row]) -> None:
     """Rows inserted directly, then the revision bumps, in order. PostgreSQL takes up to
     ROWS_A_STATEMENT inserts and the first bump in one statement: all but the last as
-    data-modifying WITH clauses of the last, whose foreign keys are checked at the end of the
-    whole statement (so a stay may name the lead beside it). A new lead, its first stay and
-    its funnel's revision are one round trip where they were three. Further bumps follow one
-    by one: in one statement, PostgreSQL runs WITH clauses in no set order, and the bumps
-    keep the order of their funnels' ids."""
+    data-modifying WITH clauses of the last. Its foreign keys are deferred to the commit, so a
+    stay may name the lead beside it. A new lead, its first stay and its funnel's revision
+    are one round trip where they were three. Further bumps follow in one executemany: in one
+    statement PostgreSQL runs WITH clauses in no set order, and the bumps keep the order of
+    their funnels' ids."""
     dialect = session.get_bind().dialect.name
     step = ROWS_A_STATEMENT if dialect == "postgresql" else 1
     together = [*inserts, *bumps[:1]]
-    chunks = [together[start : start + step] for start in range(0, len(together), step)]
-    for chunk in [*chunks, *([bump] for bump in bumps[1:])]:
+    for start in range(0, len(together), step):
+        chunk = together[start : start + step]
         shapes = tuple((row.table, tuple(row.values)) for row in chunk)
         values = {f"w{n}_{key}": v for n, row in enumerate(chunk) for key, v in row.values.items()}
         session.execute(_statement_of(dialect, shapes), values)
+    if bumps[1:]:
+        shape = (bumps[1].table, tuple(bumps[1].values))
+        session.execute(
+            _statement_of(dialect, (shape,)),
+            [{f"w0_{key}": v for key, v in bump.values.items()} for bump in bumps[1:]],
+        )
 
 
 @functools.cache
@@ -996,6 +1003,8 @@ def _statement_of(dialect: str, shapes: tuple[tuple[str, tuple[str, ...]], ...])
 ROWS_A_STATEMENT = 16
 _UPSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 _slots = random.Random()  # which slot a commit bumps: any will do, only spread matters
+# Imported before gunicorn forks its workers: each draws its own slots, not its siblings'.
+os.register_at_fork(after_in_child=_slots.seed)
 
 
 def _no_waking(_: list[object]) -> None:

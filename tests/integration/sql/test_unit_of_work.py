@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -12,7 +13,7 @@ import attrs
 import pytest
 from sqlalchemy import Engine
 
-from crm_adapters.sql.unit_of_work import SqlUnitOfWork
+from crm_adapters.sql.unit_of_work import SqlUnitOfWork, _slots
 from crm_core import (
     Activity,
     ActivityType,
@@ -352,6 +353,21 @@ def test_new_leads_in_two_funnels_are_written_whole_in_one_commit(
             loaded = unit.leads.get(world.company_id, lead.id)
             assert state(loaded) == state(lead)
             assert [t.to_stage_id for t in loaded.history] == [lead.stage_id]
+
+
+def test_forked_workers_draw_their_own_revision_slots() -> None:
+    # gunicorn imports the app before it forks: two workers drawing the same slots would
+    # wait on each other's rows where the slots are there to spread them.
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(write, bytes(_slots.randrange(256) for _ in range(16)))
+        os._exit(0)
+    os.waitpid(child, 0)
+    drawn_in_child = os.read(read, 16)
+    os.close(read)
+    os.close(write)
+    assert drawn_in_child != bytes(_slots.randrange(256) for _ in range(16))
 
 
 def test_a_new_lead_not_committed_is_not_written(uow: UowFactory, world: World) -> None:
