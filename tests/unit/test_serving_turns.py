@@ -47,10 +47,21 @@ def call(gate: _OneAtATime, **environ: Any) -> Iterable[bytes]:
     return gate(environ, lambda *_: None)
 
 
-def test_short_requests_take_turns(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server, "TURN_SECONDS", 30.0)  # a turn never runs out here
+def gated(monkeypatch: pytest.MonkeyPatch, turn: float) -> tuple[App, _OneAtATime]:
+    """An app behind the gate, whose turns last `turn` seconds."""
+    monkeypatch.setattr(server, "TURN_SECONDS", turn)
     app = App()
-    gate = _OneAtATime(app)
+    return app, _OneAtATime(app)
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+def test_short_requests_take_turns(monkeypatch: pytest.MonkeyPatch) -> None:
+    app, gate = gated(monkeypatch, 30.0)  # a turn never runs out here
     with ThreadPoolExecutor(8) as threads:
         answers = list(threads.map(lambda _: call(gate), range(40)))
     assert answers == [[b"ok"]] * 40
@@ -58,14 +69,11 @@ def test_short_requests_take_turns(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_request_past_its_turn_lets_the_next_one_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server, "TURN_SECONDS", 0.2)
-    app = App()
-    gate = _OneAtATime(app)
+    app, gate = gated(monkeypatch, 0.2)
     hold = threading.Event()
     with ThreadPoolExecutor(2) as threads:
         slow = threads.submit(call, gate, hold=hold)
-        while not app.entered:
-            time.sleep(0.001)
+        wait_until(lambda: bool(app.entered))
         quick = threads.submit(call, gate)
         assert quick.result(timeout=10) == [b"ok"]  # while the slow one still holds
         assert not slow.done()
@@ -76,15 +84,11 @@ def test_a_request_past_its_turn_lets_the_next_one_in(monkeypatch: pytest.Monkey
 
 
 def test_requests_past_their_turn_go_in_together(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server, "TURN_SECONDS", 0.5)
-    app = App()
-    gate = _OneAtATime(app)
+    app, gate = gated(monkeypatch, 0.5)
     hold = threading.Event()
     with ThreadPoolExecutor(8) as threads:
         calls = [threads.submit(call, gate, hold=hold) for _ in range(8)]
-        deadline = time.monotonic() + 10
-        while app.inside < 8 and time.monotonic() < deadline:
-            time.sleep(0.001)
+        wait_until(lambda: app.inside == 8)
         hold.set()
         assert [answer.result(timeout=10) for answer in calls] == [[b"ok"]] * 8
     assert app.most_inside == 8
@@ -93,9 +97,7 @@ def test_requests_past_their_turn_go_in_together(monkeypatch: pytest.MonkeyPatch
 
 
 def test_a_failed_request_ends_its_turn(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server, "TURN_SECONDS", 30.0)
-    app = App()
-    gate = _OneAtATime(app)
+    _, gate = gated(monkeypatch, 30.0)
     with pytest.raises(RuntimeError, match="the app failed"):
         call(gate, fail=True)
     began = time.monotonic()
