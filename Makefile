@@ -38,17 +38,20 @@ unit: install
 	$(BIN)/pytest tests/unit -q -p no:cacheprovider
 
 integration: install
-	$(BIN)/pytest tests/integration -q -p no:cacheprovider -n 2 --ignore=$(SCHEMATHESIS)
-	CRM_POSTGRES_NOTE_SAID=1 $(BIN)/pytest $(SCHEMATHESIS) -q -p no:cacheprovider
-
-# schemathesis runs on its own. Beside other tests in one worker its fuzzing drew differently
-# from run to run (three runs, each with another operation left without a 2xx); alone, its
-# draws were the seed's (five runs alike, in one process or under xdist).
-SCHEMATHESIS = tests/integration/proof/test_schemathesis.py
+	$(call pytest_then_schemathesis,tests/integration)
 
 test: lint
-	$(BIN)/pytest tests -q -p no:cacheprovider -n 2 --ignore=$(SCHEMATHESIS)
+	$(call pytest_then_schemathesis,tests)
+
+# The tests under $(1) on two workers, then schemathesis on its own. Beside other tests in one
+# worker its fuzzing drew differently from run to run (three runs, each with another
+# operation left without a 2xx); alone, its draws were the seed's (five runs alike, in one
+# process or under xdist).
+SCHEMATHESIS = tests/integration/proof/test_schemathesis.py
+define pytest_then_schemathesis
+	$(BIN)/pytest $(1) -q -p no:cacheprovider -n 2 --ignore=$(SCHEMATHESIS)
 	CRM_POSTGRES_NOTE_SAID=1 $(BIN)/pytest $(SCHEMATHESIS) -q -p no:cacheprovider
+endef
 
 # The local PostgreSQL server unless CRM_BENCH_POSTGRES_URL names another one.
 CRM_BENCH_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from crm_http import server
+from crm_http.app import ARRIVED
 from crm_http.server import _OneAtATime
 
 
@@ -23,6 +24,7 @@ class App:
         self.inside = 0
         self.most_inside = 0
         self.entered: list[float] = []
+        self.waited: list[float] = []  # from arrival at the gate (ARRIVED) to entering the app
         self._count = threading.Lock()
 
     def __call__(
@@ -32,6 +34,7 @@ class App:
             self.inside += 1
             self.most_inside = max(self.most_inside, self.inside)
             self.entered.append(time.monotonic())
+            self.waited.append(time.perf_counter() - environ[ARRIVED])
         try:
             environ["hold"].wait(timeout=30) if "hold" in environ else time.sleep(0.005)
             if environ.get("fail"):
@@ -81,6 +84,8 @@ def test_a_request_past_its_turn_lets_the_next_one_in(monkeypatch: pytest.Monkey
         assert slow.result(timeout=10) == [b"ok"]
     assert app.entered[1] - app.entered[0] >= 0.2
     assert app.most_inside == 2
+    # Stamped on arrival, so that the access log's duration counts the wait for a turn.
+    assert app.waited[1] >= 0.15
 
 
 def test_requests_past_their_turn_go_in_together(monkeypatch: pytest.MonkeyPatch) -> None:

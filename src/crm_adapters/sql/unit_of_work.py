@@ -15,6 +15,7 @@ from typing import Any, Generic, NamedTuple, Self, TypeVar
 from sqlalchemy import (
     BigInteger,
     Engine,
+    Table,
     bindparam,
     delete,
     event,
@@ -338,8 +339,8 @@ def _flush(session: Session) -> None:
 
 
 def _insert_new_tracked(session: Session) -> tuple[list[Any], list[_Row]]:
-    """At commit: new leads and deals that are all there is to write, to be inserted directly:
-    them (`_track` attaches them once the commit has succeeded) and their rows."""
+    """At commit: the new leads and deals to insert directly, when they are all there is to
+    write, and their rows (`_track` attaches them once the commit has succeeded)."""
     new = session.info.pop(_NEW_TRACKED, {})
     if not new:
         return [], []
@@ -350,11 +351,9 @@ def _insert_new_tracked(session: Session) -> tuple[list[Any], list[_Row]]:
     inserted = sorted(new.values(), key=lambda entity: isinstance(entity, Deal))
     rows = []
     for entity in inserted:
-        table = inspect(entity).mapper.local_table.name
-        rows.append(
-            _Row(table, {column: getattr(entity, key) for key, column in _columns_of(type(entity))})
-        )
-        rows += [_Row(tables.stage_transitions.name, stay) for stay in _stays(entity)]
+        row = {column: getattr(entity, key) for key, column in _columns_of(type(entity))}
+        rows.append(_Row(inspect(entity).mapper.local_table, row))
+        rows += [_Row(tables.stage_transitions, stay) for stay in _stays(entity)]
         session.info.setdefault(_CHANGED_FUNNELS, set()).add(entity.funnel_id)
     return inserted, rows
 
@@ -933,7 +932,7 @@ def _revision_bumps(session: Session) -> list[_Row]:
     changed = session.info.pop(_CHANGED_FUNNELS, set()) - session.info.pop(_DELETED_FUNNELS, set())
     return [
         _Row(
-            tables.funnel_revision_slots.name,
+            tables.funnel_revision_slots,
             {"funnel_id": funnel, "slot": _slots.randrange(tables.REVISION_SLOTS)},
         )
         for funnel in sorted(changed)
@@ -944,7 +943,7 @@ class _Row(NamedTuple):
     """A row written with nothing read back: inserted, or in the funnel revision slots, added
     to (one more on its revision)."""
 
-    table: str
+    table: Table
     values: dict[str, Any]
 
 
@@ -973,24 +972,23 @@ def _write(session: Session, inserts: list[_Row], bumps: list[_Row]) -> None:
 
 
 @functools.cache
-def _written(dialect: str, table: str, columns: tuple[str, ...], prefix: str) -> Any:
+def _written(dialect: str, table: Table, columns: tuple[str, ...], prefix: str) -> Any:
     """The statement that writes one row of `columns` into `table`, its values bound as
     `prefix` + column (built once per shape: constructing one costs more than running it)."""
-    target = tables.metadata.tables[table]
-    values = {column: bindparam(prefix + column, type_=target.c[column].type) for column in columns}
-    if target is not tables.funnel_revision_slots:
-        return insert(target).values(values)
+    values = {column: bindparam(prefix + column, type_=table.c[column].type) for column in columns}
+    if table is not tables.funnel_revision_slots:
+        return insert(table).values(values)
     return (
-        _UPSERTS[dialect](target)
+        _UPSERTS[dialect](table)
         .values(**values, revision=1)
         .on_conflict_do_update(
-            index_elements=["funnel_id", "slot"], set_={"revision": target.c.revision + 1}
+            index_elements=["funnel_id", "slot"], set_={"revision": table.c.revision + 1}
         )
     )
 
 
 @functools.lru_cache(maxsize=256)
-def _statement_of(dialect: str, shapes: tuple[tuple[str, tuple[str, ...]], ...]) -> Any:
+def _statement_of(dialect: str, shapes: tuple[tuple[Table, tuple[str, ...]], ...]) -> Any:
     """Rows of these shapes in one statement, the values of the n-th bound with prefix `wn_`."""
     *first, last = (_written(dialect, *shape, f"w{n}_") for n, shape in enumerate(shapes))
     return (
