@@ -128,6 +128,9 @@ class FakeTokens(FakeRepository[ApiToken]):
 
 
 class FakeFunnels(FakeRepository[Any]):
+    def read(self, company_id: Any, funnel_id: Any) -> Any:
+        return self.get(company_id, funnel_id)  # a copy of its own, as `get`'s
+
     def with_stage(self, company_id: Any, stage_id: Any) -> Any:
         found = self._find(
             lambda funnel: (

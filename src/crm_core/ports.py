@@ -108,6 +108,13 @@ class BranchRepository(Protocol):
 class FunnelRepository(Protocol):
     def get(self, company_id: CompanyId, funnel_id: FunnelId) -> Funnel: ...
 
+    def read(self, company_id: CompanyId, funnel_id: FunnelId) -> Funnel:
+        """The funnel as committed, to consult and never to change: the stages a lead or deal
+        is placed in or moved by. It holds still until the unit of work ends, as `get`'s does;
+        an adapter may hand the same object to other units of work, so a change made to it
+        would reach them and never the database. To change a funnel, `get` it."""
+        ...
+
     def with_stage(self, company_id: CompanyId, stage_id: StageId) -> Funnel: ...
 
     def save(self, funnel: Funnel) -> None: ...

@@ -71,6 +71,8 @@ def _map() -> None:
                 lazy="selectin",
             )
         },
+        # The unit of work's own bookkeeping (`SqlFunnels.read`), not the domain's.
+        exclude_properties=["layout"],
     )
     m(
         Contact,

@@ -168,7 +168,15 @@ class SqlFunnels(_Repository[Funnel]):
     runs one writer at a time and refuses to commit a transaction that read stale data.
 
     `get` reads the funnel and its stages in one statement (a join) after taking the lock.
+    `read` reads, after the lock, the funnel's `layout` number alone, and hands out the funnel
+    the process holds for that number (`FunnelLayouts`), loading it only when the number has
+    moved: every lead or deal written consults its funnel, and building the funnel's objects
+    costs more than the rest of such a write.
     """
+
+    def __init__(self, session: Session, layouts: FunnelLayouts) -> None:
+        super().__init__(session, Funnel, tables.funnels, "Funnel")
+        self._layouts = layouts
 
     def _load_options(self) -> list[Any]:
         return [joinedload(Funnel.stages)]  # type: ignore[arg-type]
@@ -177,19 +185,47 @@ class SqlFunnels(_Repository[Funnel]):
         self._lock(object_id, exclusive=False)
         if object_id is None:
             raise NotFound(self._kind)
-        # Every lead or deal written loads its funnel: by a statement built once, where
-        # session.get builds and keys a new one each time (unless it holds the funnel).
-        found: Funnel | None = self.session.identity_map.get(
-            self.session.identity_key(Funnel, object_id)
-        )
-        if found is None:
-            found = (
-                self.session.execute(_funnel_query(), {"funnel_id": object_id})
-                .unique()
-                .scalar_one_or_none()
-            )
+        # By a statement built once, where session.get builds and keys a new one each time
+        # (unless it holds the funnel).
+        found = self._held(object_id) or self._load(object_id)
         if found is None or found.company_id != company_id:
             raise NotFound(self._kind)
+        return found
+
+    def read(self, company_id: CompanyId, funnel_id: FunnelId) -> Funnel:
+        if funnel_id is None or self._held(funnel_id) is not None:
+            return self.get(company_id, funnel_id)  # this unit of work's own, as it changed it
+        self._lock(funnel_id, exclusive=False)
+        # Read after the lock, in a statement of its own (so under a snapshot taken after the
+        # lock): a number the process holds a funnel for means nothing changed since.
+        layout = self.session.execute(
+            _LAYOUT, {"funnel_id": funnel_id, "company_id": company_id}
+        ).scalar_one_or_none()
+        if layout is None:
+            raise NotFound(self._kind)
+        found = self._layouts.get(funnel_id, layout)
+        if found is None:
+            # Loaded after the number was read: at least as new as the number says, so the
+            # pair never claims an older funnel is current.
+            found = self._load(funnel_id)
+            if found is None:
+                raise NotFound(self._kind)
+            self.session.expunge(found)  # and its stages: no session owns a shared funnel
+            self._layouts.keep(funnel_id, layout, found)
+        return found
+
+    def _held(self, funnel_id: Any) -> Funnel | None:
+        found: Funnel | None = self.session.identity_map.get(
+            self.session.identity_key(Funnel, funnel_id)
+        )
+        return found
+
+    def _load(self, funnel_id: Any) -> Funnel | None:
+        found: Funnel | None = (
+            self.session.execute(_funnel_query(), {"funnel_id": funnel_id})
+            .unique()
+            .scalar_one_or_none()
+        )
         return found
 
     def with_stage(self, company_id: CompanyId, stage_id: StageId) -> Funnel:
@@ -220,6 +256,37 @@ def _funnel_query() -> Any:
         .options(joinedload(Funnel.stages))  # type: ignore[arg-type]
         .where(tables.funnels.c.id == bindparam("funnel_id"))
     )
+
+
+_LAYOUT = select(tables.funnels.c.layout).where(
+    tables.funnels.c.id == bindparam("funnel_id"),
+    tables.funnels.c.company_id == bindparam("company_id"),
+)
+
+
+class FunnelLayouts:
+    """The funnels a process read last for `SqlFunnels.read`, each with the `layout` number it
+    was read under: one per unit-of-work factory, shared by its units of work and threads.
+
+    A funnel is put here detached from its session and is never changed afterwards (`read`'s
+    callers only consult it), so any thread may read it. A funnel whose number moved is read
+    again and replaces its entry; when the entries reach LIMIT, they are all dropped (a
+    company has a few funnels, and one read brings an entry back).
+    """
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._held: dict[FunnelId, tuple[int, Funnel]] = {}
+
+    def get(self, funnel_id: FunnelId, layout: int) -> Funnel | None:
+        held = self._held.get(funnel_id)
+        return held[1] if held is not None and held[0] == layout else None
+
+    def keep(self, funnel_id: FunnelId, layout: int, funnel: Funnel) -> None:
+        if len(self._held) >= self.LIMIT:
+            self._held.clear()
+        self._held[funnel_id] = (layout, funnel)
 
 
 # Built once (every write to a funnel's leads or deals takes one): exclusive, shared.
@@ -854,10 +921,14 @@ class SqlUnitOfWork:
     occupancy: Occupancy
 
     def __init__(
-        self, session_factory: sessionmaker[Session], wake: Callable[[list[object]], None]
+        self,
+        session_factory: sessionmaker[Session],
+        wake: Callable[[list[object]], None],
+        layouts: FunnelLayouts,
     ) -> None:
         self._session_factory = session_factory
         self._wake = wake
+        self._layouts = layouts
 
     def __enter__(self) -> Self:
         self.session = session = self._session_factory()
@@ -865,7 +936,7 @@ class SqlUnitOfWork:
         self.users = SqlUsers(session, User, tables.users, "User")
         self.tokens = SqlTokens(session, ApiToken, tables.api_tokens, "Token")
         self.branches = _Repository(session, Branch, tables.branches, "Branch")
-        self.funnels = SqlFunnels(session, Funnel, tables.funnels, "Funnel")
+        self.funnels = SqlFunnels(session, self._layouts)
         self.contacts = SqlContacts(session, Contact, tables.contacts, "Contact")
         self.leads = SqlLeads(session, Lead, tables.leads, "Lead")
         self.deals = _StageTrackedRepository(session, Deal, tables.deals, "Deal")
@@ -896,6 +967,7 @@ class SqlUnitOfWork:
         with translated_errors(self.session):
             inserted, rows = _insert_new_tracked(self.session)
             self.session.flush()
+            _bump_layouts(self.session)
             _write(self.session, rows, _revision_bumps(self.session))
             self.session.commit()
         _track(self.session, inserted)
@@ -910,20 +982,42 @@ class SqlUnitOfWork:
 
 
 _CHANGED_FUNNELS = "changed_funnels"
+_RESHAPED_FUNNELS = "reshaped_funnels"  # the funnel's own fields or its stages written
 _DELETED_FUNNELS = "deleted_funnels"
 
 
 def _note_changed_funnels(session: Session, _context: Any, _instances: Any) -> None:
     """Before each flush: the funnels whose stages, leads or deals this transaction writes."""
     changed: set[FunnelId] = session.info.setdefault(_CHANGED_FUNNELS, set())
+    reshaped: set[FunnelId] = session.info.setdefault(_RESHAPED_FUNNELS, set())
     deleted: set[FunnelId] = session.info.setdefault(_DELETED_FUNNELS, set())
     for entity in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(entity, Lead | Deal | Stage):
+        if isinstance(entity, Lead | Deal):
             changed.add(entity.funnel_id)
             changed.update(inspect(entity).attrs.funnel_id.history.deleted)  # moved out of one
+        elif isinstance(entity, Stage):
+            changed.add(entity.funnel_id)
+            reshaped.add(entity.funnel_id)
         elif isinstance(entity, Funnel):
             changed.add(entity.id)
+            reshaped.add(entity.id)
     deleted.update(entity.id for entity in session.deleted if isinstance(entity, Funnel))
+
+
+def _bump_layouts(session: Session) -> None:
+    """One more on the `layout` of each funnel whose own fields or stages the transaction
+    wrote (in the order of their ids, as the revisions): rare, so a statement of its own."""
+    reshaped = session.info.pop(_RESHAPED_FUNNELS, set())
+    reshaped -= session.info.get(_DELETED_FUNNELS, set())
+    if reshaped:
+        session.execute(_NEXT_LAYOUT, [{"funnel_id": funnel} for funnel in sorted(reshaped)])
+
+
+_NEXT_LAYOUT = (
+    update(tables.funnels)
+    .where(tables.funnels.c.id == bindparam("funnel_id"))
+    .values(layout=tables.funnels.c.layout + 1)
+)
 
 
 def _revision_bumps(session: Session) -> list[_Row]:
@@ -1021,8 +1115,9 @@ def unit_of_work_factory(
     # database's refusals are translated into domain errors.
     sessions = sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
     event.listen(sessions, "before_flush", _note_changed_funnels)
+    layouts = FunnelLayouts()
 
     def make() -> SqlUnitOfWork:
-        return SqlUnitOfWork(sessions, wake)
+        return SqlUnitOfWork(sessions, wake, layouts)
 
     return make

@@ -410,7 +410,7 @@ class Receiving:
         funnel_id = account.default_funnel_id
         if funnel_id not in self._funnels:
             try:
-                self._funnels[funnel_id] = self.uow.funnels.get(self.company, funnel_id)
+                self._funnels[funnel_id] = self.uow.funnels.read(self.company, funnel_id)
             except NotFound:
                 self._funnels[funnel_id] = None
         funnel = self._funnels[funnel_id]

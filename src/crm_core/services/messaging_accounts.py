@@ -212,7 +212,7 @@ class AccountUseCases(UseCases):
             )
         funnel_id = fields.get("default_funnel_id")
         if funnel_id is not None:
-            referenced("default_funnel", lambda: uow.funnels.get(actor.company_id, funnel_id))
+            referenced("default_funnel", lambda: uow.funnels.read(actor.company_id, funnel_id))
         account.change(now, **fields)
 
     def delete_account(self, actor: Actor, account_id: AccountId) -> None:

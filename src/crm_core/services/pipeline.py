@@ -171,8 +171,8 @@ def _relocate(
     target_stage = None if stage_id is UNSET else stage_id
     if target_funnel == subject.funnel_id and target_stage in (None, subject.stage_id):
         return False
-    funnel = referenced("funnel", lambda: uow.funnels.get(company, target_funnel))
-    left = uow.funnels.get(company, subject.funnel_id)
+    funnel = referenced("funnel", lambda: uow.funnels.read(company, target_funnel))
+    left = uow.funnels.read(company, subject.funnel_id)
     previous = subject.relocate(funnel, target_stage, now, actor.user_id)
     _record_stage_change(uow, actor, funnel, previous, subject, now, left)
     return previous is not None
@@ -192,7 +192,7 @@ class LeadUseCases(UseCases):
         with self.uow() as uow:
             company = actor.company_id
             require("contact", uow.contacts.exists(company, command.contact_id))
-            funnel = referenced("funnel", lambda: uow.funnels.get(company, command.funnel_id))
+            funnel = referenced("funnel", lambda: uow.funnels.read(company, command.funnel_id))
             check_owner(uow, actor, command.owner_id)
             lead = Lead.open(
                 company_id=company,
@@ -240,7 +240,7 @@ class LeadUseCases(UseCases):
         """Moves an open lead; a final non-success stage loses it (a success stage is 409)."""
         with self.uow() as uow:
             lead = uow.leads.get(actor.company_id, lead_id)
-            funnel = uow.funnels.get(actor.company_id, lead.funnel_id)
+            funnel = uow.funnels.read(actor.company_id, lead.funnel_id)
             stage = _stage_of(funnel, stage_id)
             now = self.clock.now()
             previous = lead.move_to(stage, now, actor.user_id)
@@ -256,7 +256,7 @@ class LeadUseCases(UseCases):
         command = command or ConvertLead()
         with self.uow() as uow:
             lead = uow.leads.get(actor.company_id, lead_id)
-            funnel = uow.funnels.get(actor.company_id, lead.funnel_id)
+            funnel = uow.funnels.read(actor.company_id, lead.funnel_id)
             deal = lead.convert_to_deal(
                 self.clock.now(),
                 funnel=funnel,
@@ -275,7 +275,7 @@ class LeadUseCases(UseCases):
         """Loses the lead and moves it to the funnel's failure stage (a recorded move)."""
         with self.uow() as uow:
             lead = uow.leads.get(actor.company_id, lead_id)
-            funnel = uow.funnels.get(actor.company_id, lead.funnel_id)
+            funnel = uow.funnels.read(actor.company_id, lead.funnel_id)
             now = self.clock.now()
             previous = lead.mark_lost(funnel, reason, now, actor.user_id)
             _record_stage_change(uow, actor, funnel, previous, lead, now)
@@ -286,7 +286,7 @@ class LeadUseCases(UseCases):
         """A lost lead back into an open stage (the board's undo of «Провалено»)."""
         with self.uow() as uow:
             lead = uow.leads.get(actor.company_id, lead_id)
-            funnel = uow.funnels.get(actor.company_id, lead.funnel_id)
+            funnel = uow.funnels.read(actor.company_id, lead.funnel_id)
             stage = _stage_of(funnel, stage_id)
             now = self.clock.now()
             lead.reopen(stage, now, actor.user_id)
@@ -301,7 +301,7 @@ class DealUseCases(UseCases):
         with self.uow() as uow:
             company, now = actor.company_id, self.clock.now()
             require("contact", uow.contacts.exists(company, command.contact_id))
-            funnel = referenced("funnel", lambda: uow.funnels.get(company, command.funnel_id))
+            funnel = referenced("funnel", lambda: uow.funnels.read(company, command.funnel_id))
             check_owner(uow, actor, command.owner_id)
             lead_id = command.lead_id
             if lead_id is not None:
@@ -368,7 +368,7 @@ class DealUseCases(UseCases):
     def move_deal(self, actor: Actor, deal_id: DealId, stage_id: StageId) -> None:
         with self.uow() as uow:
             deal = uow.deals.get(actor.company_id, deal_id)
-            funnel = uow.funnels.get(actor.company_id, deal.funnel_id)
+            funnel = uow.funnels.read(actor.company_id, deal.funnel_id)
             stage = _stage_of(funnel, stage_id)
             now = self.clock.now()
             previous = deal.move_to(stage, now, actor.user_id)
@@ -382,7 +382,7 @@ class DealUseCases(UseCases):
     def mark_won(self, actor: Actor, deal_id: DealId) -> None:
         with self.uow() as uow:
             deal = uow.deals.get(actor.company_id, deal_id)
-            funnel = uow.funnels.get(actor.company_id, deal.funnel_id)
+            funnel = uow.funnels.read(actor.company_id, deal.funnel_id)
             now = self.clock.now()
             if not deal.mark_won(funnel, now, actor.user_id):
                 return
@@ -394,7 +394,7 @@ class DealUseCases(UseCases):
     def mark_lost(self, actor: Actor, deal_id: DealId, reason: str) -> None:
         with self.uow() as uow:
             deal = uow.deals.get(actor.company_id, deal_id)
-            funnel = uow.funnels.get(actor.company_id, deal.funnel_id)
+            funnel = uow.funnels.read(actor.company_id, deal.funnel_id)
             now = self.clock.now()
             if not deal.mark_lost(funnel, reason, now, actor.user_id):
                 return
@@ -406,7 +406,7 @@ class DealUseCases(UseCases):
     def reopen(self, actor: Actor, deal_id: DealId, stage_id: StageId) -> None:
         with self.uow() as uow:
             deal = uow.deals.get(actor.company_id, deal_id)
-            funnel = uow.funnels.get(actor.company_id, deal.funnel_id)
+            funnel = uow.funnels.read(actor.company_id, deal.funnel_id)
             stage = _stage_of(funnel, stage_id)
             now = self.clock.now()
             deal.reopen(stage, now, actor.user_id)
