@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Engine,
     Table,
+    Uuid,
     bindparam,
     delete,
     event,
@@ -168,10 +169,10 @@ class SqlFunnels(_Repository[Funnel]):
     runs one writer at a time and refuses to commit a transaction that read stale data.
 
     `get` reads the funnel and its stages in one statement (a join) after taking the lock.
-    `read` reads, after the lock, the funnel's `layout` number alone, and hands out the funnel
-    the process holds for that number (`FunnelLayouts`), loading it only when the number has
-    moved: every lead or deal written consults its funnel, and building the funnel's objects
-    costs more than the rest of such a write.
+    `read` takes the lock and reads the funnel's `layout` number in one round trip, and hands
+    out the funnel the process holds for that number (`FunnelLayouts`), loading it only when
+    the number has moved: every lead or deal written consults its funnel, and building the
+    funnel's objects cost about as much as the rest of such a write.
     """
 
     def __init__(self, session: Session, layouts: FunnelLayouts) -> None:
@@ -195,12 +196,7 @@ class SqlFunnels(_Repository[Funnel]):
     def read(self, company_id: CompanyId, funnel_id: FunnelId) -> Funnel:
         if funnel_id is None or self._held(funnel_id) is not None:
             return self.get(company_id, funnel_id)  # this unit of work's own, as it changed it
-        self._lock(funnel_id, exclusive=False)
-        # Read after the lock, in a statement of its own (so under a snapshot taken after the
-        # lock): a number the process holds a funnel for means nothing changed since.
-        layout = self.session.execute(
-            _LAYOUT, {"funnel_id": funnel_id, "company_id": company_id}
-        ).scalar_one_or_none()
+        layout = self._locked_layout(company_id, funnel_id)
         if layout is None:
             raise NotFound(self._kind)
         found = self._layouts.get(funnel_id, layout)
@@ -213,6 +209,23 @@ class SqlFunnels(_Repository[Funnel]):
             self.session.expunge(found)  # and its stages: no session owns a shared funnel
             self._layouts.keep(funnel_id, layout, found)
         return found
+
+    def _locked_layout(self, company_id: CompanyId, funnel_id: FunnelId) -> int | None:
+        """The funnel's layout number, read after its shared lock is taken (so it tells every
+        change committed before the lock was granted): on PostgreSQL in one round trip, by the
+        function `crm_funnel_layout` (migration 0010), whose statements each take a snapshot
+        of their own. A number the process holds a funnel for means nothing changed since."""
+        values = {"funnel_id": funnel_id, "company_id": company_id}
+        if not self._locks():
+            found: int | None = self.session.execute(_LAYOUT, values).scalar_one_or_none()
+            return found
+        locked: int | None = self.session.execute(
+            _LOCKED_LAYOUT, {**values, "key": _lock_key(funnel_id)}
+        ).scalar()
+        return locked
+
+    def _locks(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
 
     def _held(self, funnel_id: Any) -> Funnel | None:
         found: Funnel | None = self.session.identity_map.get(
@@ -242,10 +255,14 @@ class SqlFunnels(_Repository[Funnel]):
         return super().get(company_id, funnel_id)
 
     def _lock(self, funnel_id: Any, *, exclusive: bool) -> None:
-        if funnel_id is None or self.session.get_bind().dialect.name != "postgresql":
+        if funnel_id is None or not self._locks():
             return
-        key = uuid.UUID(str(funnel_id)).int & 0x7FFF_FFFF_FFFF_FFFF  # a signed 64-bit key
-        self.session.execute(_FUNNEL_LOCKS[exclusive], {"key": key})
+        self.session.execute(_FUNNEL_LOCKS[exclusive], {"key": _lock_key(funnel_id)})
+
+
+def _lock_key(funnel_id: Any) -> int:
+    """A funnel's advisory lock: a signed 64-bit key drawn from its id."""
+    return uuid.UUID(str(funnel_id)).int & 0x7FFF_FFFF_FFFF_FFFF
 
 
 @functools.cache
@@ -261,6 +278,13 @@ def _funnel_query() -> Any:
 _LAYOUT = select(tables.funnels.c.layout).where(
     tables.funnels.c.id == bindparam("funnel_id"),
     tables.funnels.c.company_id == bindparam("company_id"),
+)
+_LOCKED_LAYOUT = select(
+    func.crm_funnel_layout(
+        bindparam("funnel_id", type_=Uuid),
+        bindparam("company_id", type_=Uuid),
+        bindparam("key", type_=BigInteger),
+    )
 )
 
 

@@ -14,7 +14,7 @@ import pytest
 from crm_adapters.sql.engine import create_database_engine
 from crm_adapters.sql.migrate import upgrade
 from crm_adapters.sql.unit_of_work import SqlUnitOfWork, unit_of_work_factory
-from crm_core import Conflict, DealUseCases, DomainError
+from crm_core import Conflict, DealUseCases, DomainError, FunnelUseCases
 from crm_core.services.funnels import ChangeStage
 from crm_core.services.pipeline import CreateDeal
 from tests.fakes import FixedClock
@@ -170,3 +170,40 @@ def test_a_stage_cannot_become_final_while_a_deal_is_moving_into_it(world: World
         stage = unit.funnels.get(world.company_id, funnel_id).stage(target)
     assert deal.stage_id == target
     assert (stage.is_final, stage.is_success, deal.is_won) == (False, False, False)
+
+
+def test_a_move_waiting_on_a_stage_change_sees_the_changed_stage(world: World) -> None:
+    """The other order: the stage is being made a success stage when a lead moves into it.
+    The move waits for the change's commit and must then see the stage as changed, though
+    its process kept the funnel as it was (`funnels.read`): the number that says whether the
+    kept funnel holds is read after the lock, not under a snapshot taken before the wait."""
+    funnel_id = world.funnels.create_funnel(world.admin, "Флаги")
+    target = world.stages(funnel_id)[3]
+    lead_id = world.lead(world.contact(), funnel_id)  # and the process now keeps the funnel
+    slow_funnels = FunnelUseCases(world.uow, SlowClock(pause=1.0))
+    outcomes: dict[str, BaseException | None] = {}
+
+    def change() -> None:
+        try:
+            slow_funnels.update_stage(
+                world.admin, target, ChangeStage(is_final=True, is_success=True)
+            )
+            outcomes["flags"] = None
+        except BaseException as error:
+            outcomes["flags"] = error
+
+    changer = threading.Thread(target=change)
+    changer.start()
+    time.sleep(0.3)  # the change holds the funnel's lock and is waiting on its clock
+    try:
+        world.leads.move_lead(world.admin, lead_id, target)
+        outcomes["move"] = None
+    except Conflict as error:
+        outcomes["move"] = error
+    changer.join()
+
+    assert outcomes["flags"] is None
+    assert isinstance(outcomes["move"], Conflict)  # a lead is converted into success, not moved
+    with world.uow() as unit:
+        lead = unit.leads.get(world.company_id, lead_id)
+    assert lead.is_open and lead.stage_id != target
