@@ -144,9 +144,9 @@ funnels = Table(
     _flag("is_active", True),
     _created(),
     _updated(),
-    # One more on every commit that changes the funnel's own fields or its stages (not its
-    # leads or deals): a process that keeps the funnel as it last read it knows, by this one
-    # column, whether it still holds.
+    # One more on every change to the funnel's row or its stages (not its leads or deals),
+    # whoever writes them: the database's triggers add it (migration 0010). A process that
+    # keeps the funnel as it last read it knows, by this one column, whether it still holds.
     Column("layout", Integer, nullable=False, server_default="1"),
     Index(None, "company_id", "created_at", "id"),
     Index(None, "company_id", "name"),

@@ -991,7 +991,6 @@ class SqlUnitOfWork:
         with translated_errors(self.session):
             inserted, rows = _insert_new_tracked(self.session)
             self.session.flush()
-            _bump_layouts(self.session)
             _write(self.session, rows, _revision_bumps(self.session))
             self.session.commit()
         _track(self.session, inserted)
@@ -1006,42 +1005,20 @@ class SqlUnitOfWork:
 
 
 _CHANGED_FUNNELS = "changed_funnels"
-_RESHAPED_FUNNELS = "reshaped_funnels"  # the funnel's own fields or its stages written
 _DELETED_FUNNELS = "deleted_funnels"
 
 
 def _note_changed_funnels(session: Session, _context: Any, _instances: Any) -> None:
     """Before each flush: the funnels whose stages, leads or deals this transaction writes."""
     changed: set[FunnelId] = session.info.setdefault(_CHANGED_FUNNELS, set())
-    reshaped: set[FunnelId] = session.info.setdefault(_RESHAPED_FUNNELS, set())
     deleted: set[FunnelId] = session.info.setdefault(_DELETED_FUNNELS, set())
     for entity in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(entity, Lead | Deal):
+        if isinstance(entity, Lead | Deal | Stage):
             changed.add(entity.funnel_id)
             changed.update(inspect(entity).attrs.funnel_id.history.deleted)  # moved out of one
-        elif isinstance(entity, Stage):
-            changed.add(entity.funnel_id)
-            reshaped.add(entity.funnel_id)
         elif isinstance(entity, Funnel):
             changed.add(entity.id)
-            reshaped.add(entity.id)
     deleted.update(entity.id for entity in session.deleted if isinstance(entity, Funnel))
-
-
-def _bump_layouts(session: Session) -> None:
-    """One more on the `layout` of each funnel whose own fields or stages the transaction
-    wrote (in the order of their ids, as the revisions): rare, so a statement of its own."""
-    reshaped = session.info.pop(_RESHAPED_FUNNELS, set())
-    reshaped -= session.info.get(_DELETED_FUNNELS, set())
-    if reshaped:
-        session.execute(_NEXT_LAYOUT, [{"funnel_id": funnel} for funnel in sorted(reshaped)])
-
-
-_NEXT_LAYOUT = (
-    update(tables.funnels)
-    .where(tables.funnels.c.id == bindparam("funnel_id"))
-    .values(layout=tables.funnels.c.layout + 1)
-)
 
 
 def _revision_bumps(session: Session) -> list[_Row]:

@@ -172,7 +172,11 @@ def _relocate(
     if target_funnel == subject.funnel_id and target_stage in (None, subject.stage_id):
         return False
     funnel = referenced("funnel", lambda: uow.funnels.read(company, target_funnel))
-    left = uow.funnels.read(company, subject.funnel_id)
+    left = (
+        funnel
+        if target_funnel == subject.funnel_id
+        else uow.funnels.read(company, subject.funnel_id)
+    )
     previous = subject.relocate(funnel, target_stage, now, actor.user_id)
     _record_stage_change(uow, actor, funnel, previous, subject, now, left)
     return previous is not None

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, text
 
 from crm_adapters.sql.engine import create_database_engine
 from crm_adapters.sql.migrate import upgrade
@@ -30,12 +31,31 @@ THREADS = 20
 
 
 @pytest.fixture(scope="module")
-def pg_uow() -> Iterator[Callable[[], SqlUnitOfWork]]:
+def pg_engine() -> Iterator[Engine]:
     with fresh_postgres_database() as url:
         upgrade(url)
         engine = create_database_engine(url, pool_size=THREADS, max_overflow=5)
-        yield unit_of_work_factory(engine)
+        yield engine
         engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def pg_uow(pg_engine: Engine) -> Callable[[], SqlUnitOfWork]:
+    return unit_of_work_factory(pg_engine)
+
+
+def until_held(engine: Engine, mode: str, timeout: float = 10.0) -> None:
+    """Waits until a transaction holds an advisory lock (a funnel's) in `mode`, "ShareLock" or
+    "ExclusiveLock", in this database."""
+    held = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND mode = :mode"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    deadline = time.monotonic() + timeout
+    with engine.connect() as connection:
+        while connection.scalar(held, {"mode": mode}) == 0:
+            assert time.monotonic() < deadline, f"no advisory {mode} held after {timeout} s"
+            time.sleep(0.02)
 
 
 def race(action: Callable[[int], Any]) -> list[BaseException | Any]:
@@ -136,7 +156,9 @@ class SlowClock(FixedClock):
         return super().now()
 
 
-def test_a_stage_cannot_become_final_while_a_deal_is_moving_into_it(world: World) -> None:
+def test_a_stage_cannot_become_final_while_a_deal_is_moving_into_it(
+    pg_engine: Engine, world: World
+) -> None:
     funnel_id = world.funnels.create_funnel(world.admin, "Флаги")
     stages = world.stages(funnel_id)
     target = stages[3]  # «Переговоры»: open now, about to be made a success stage
@@ -155,7 +177,7 @@ def test_a_stage_cannot_become_final_while_a_deal_is_moving_into_it(world: World
 
     mover = threading.Thread(target=move)
     mover.start()
-    time.sleep(0.3)  # the move has loaded the funnel and is waiting on its clock
+    until_held(pg_engine, "ShareLock")  # the move has read the funnel and waits on its clock
     try:
         world.funnels.update_stage(world.admin, target, ChangeStage(is_final=True, is_success=True))
         outcomes["flags"] = None
@@ -172,7 +194,9 @@ def test_a_stage_cannot_become_final_while_a_deal_is_moving_into_it(world: World
     assert (stage.is_final, stage.is_success, deal.is_won) == (False, False, False)
 
 
-def test_a_move_waiting_on_a_stage_change_sees_the_changed_stage(world: World) -> None:
+def test_a_move_waiting_on_a_stage_change_sees_the_changed_stage(
+    pg_engine: Engine, world: World
+) -> None:
     """The other order: the stage is being made a success stage when a lead moves into it.
     The move waits for the change's commit and must then see the stage as changed, though
     its process kept the funnel as it was (`funnels.read`): the number that says whether the
@@ -194,7 +218,7 @@ def test_a_move_waiting_on_a_stage_change_sees_the_changed_stage(world: World) -
 
     changer = threading.Thread(target=change)
     changer.start()
-    time.sleep(0.3)  # the change holds the funnel's lock and is waiting on its clock
+    until_held(pg_engine, "ExclusiveLock")  # the change holds the lock, waits on its clock
     try:
         world.leads.move_lead(world.admin, lead_id, target)
         outcomes["move"] = None

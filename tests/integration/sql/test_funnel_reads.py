@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, Uuid, bindparam, inspect, text
 
 from crm_adapters.sql.unit_of_work import SqlUnitOfWork, unit_of_work_factory
 from crm_core.errors import NotFound
@@ -103,6 +103,47 @@ def test_a_change_made_by_another_process_is_seen(engine: Engine, world: World) 
     )
 
     assert read(here, world, funnel_id).stage(stage.id).is_final
+
+
+SQL_CHANGES = {
+    "a stage made final": "UPDATE stages SET is_final = {true} WHERE id = :stage",
+    "a stage deleted": "DELETE FROM stages WHERE id = :stage",
+    "a stage added": (
+        'INSERT INTO stages (id, funnel_id, name, "order", color, is_final, is_success) '
+        "VALUES (:new, :funnel, 'Счёт', 90, '#3498db', {false}, {false})"
+    ),
+    "the funnel renamed": "UPDATE funnels SET name = 'Опт' WHERE id = :funnel",
+}
+
+
+@pytest.mark.parametrize("change", list(SQL_CHANGES))
+def test_a_change_made_outside_the_application_is_seen(
+    engine: Engine, uow: UowFactory, world: World, change: str
+) -> None:
+    """By an operator's SQL, or a process of an older version during a deploy: the database
+    moves the number itself."""
+    funnel_id = world.funnels.create_funnel(world.admin, "Продажи")
+    before = layout(read(uow, world, funnel_id))
+    stage = world.stages(funnel_id)[1]
+
+    postgresql = engine.dialect.name == "postgresql"
+    statement = SQL_CHANGES[change].format(
+        true="true" if postgresql else "1", false="false" if postgresql else "0"
+    )
+    ids = {"stage": stage, "funnel": funnel_id, "new": uuid.uuid4()}
+    with engine.begin() as connection:
+        connection.execute(text(statement).bindparams(*bound(ids, statement)))
+
+    after = layout(read(uow, world, funnel_id))
+    assert after != before
+    assert after == committed(uow, world, funnel_id)
+
+
+def bound(ids: dict[str, uuid.UUID], statement: str) -> list[Any]:
+    """The ids the statement names, typed so that each backend stores them as it stores ids."""
+    return [
+        bindparam(name, value, type_=Uuid) for name, value in ids.items() if f":{name}" in statement
+    ]
 
 
 def new_world_of(uow: UowFactory, world: World) -> World:

@@ -1,9 +1,13 @@
-"""A funnel's layout number: one more on every commit that changes the funnel or its stages,
-so that a process may keep a funnel as it last read it and check it by one column. On
-PostgreSQL, `crm_funnel_layout` takes the funnel's shared advisory lock and then reads the
-number, in one round trip: a VOLATILE function runs each of its statements under a snapshot
-of its own, so the number is read after the lock (one statement doing both would read it
-under a snapshot taken before any wait for the lock).
+"""A funnel's layout number, which the database adds one to on every change to the funnel's
+row or to its stages, whoever makes it (triggers), so that a process may keep a funnel as it
+last read it and check it by one column. On PostgreSQL, `crm_funnel_layout` takes the
+funnel's shared advisory lock and then reads the number, in one round trip: a VOLATILE
+function runs each of its statements under a snapshot of its own, so the number is read after
+the lock (one statement doing both would read it under a snapshot taken before any wait for
+the lock).
+
+A later migration that rebuilds `funnels` or `stages` on SQLite (batch mode copies a table)
+drops their triggers and must create them again.
 
 Revision ID: 0010
 Revises: 0009
@@ -20,24 +24,93 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
-LOCKED_LAYOUT = """
-CREATE FUNCTION crm_funnel_layout(wanted uuid, tenant uuid, lock_key bigint)
-RETURNS integer LANGUAGE sql VOLATILE AS $$
-    SELECT pg_advisory_xact_lock_shared(lock_key);
-    SELECT layout FROM funnels WHERE id = wanted AND company_id = tenant;
-$$
-"""
+POSTGRESQL = [
+    """
+    CREATE FUNCTION crm_funnel_layout(wanted uuid, tenant uuid, lock_key bigint)
+    RETURNS integer LANGUAGE sql VOLATILE AS $$
+        SELECT pg_advisory_xact_lock_shared(lock_key);
+        SELECT layout FROM funnels WHERE id = wanted AND company_id = tenant;
+    $$
+    """,
+    # A statement that writes stages moves each funnel it touched once.
+    """
+    CREATE FUNCTION crm_stages_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE funnels SET layout = layout + 1
+        WHERE id IN (SELECT DISTINCT funnel_id FROM changed);
+        RETURN NULL;
+    END
+    $$
+    """,
+    *(
+        f"""
+        CREATE TRIGGER stages_{event.lower()}_layout AFTER {event} ON stages
+        REFERENCING {table} TABLE AS changed
+        FOR EACH STATEMENT EXECUTE FUNCTION crm_stages_changed()
+        """
+        for event, table in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
+    ),
+    # An update of the funnel's own row that does not move the number itself moves it.
+    """
+    CREATE FUNCTION crm_funnel_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        NEW.layout := OLD.layout + 1;
+        RETURN NEW;
+    END
+    $$
+    """,
+    """
+    CREATE TRIGGER funnels_layout BEFORE UPDATE ON funnels
+    FOR EACH ROW WHEN (OLD.layout = NEW.layout) EXECUTE FUNCTION crm_funnel_changed()
+    """,
+]
+
+SQLITE = [
+    """
+    CREATE TRIGGER stages_insert_layout AFTER INSERT ON stages BEGIN
+        UPDATE funnels SET layout = layout + 1 WHERE id = NEW.funnel_id;
+    END
+    """,
+    """
+    CREATE TRIGGER stages_update_layout AFTER UPDATE ON stages BEGIN
+        UPDATE funnels SET layout = layout + 1 WHERE id IN (OLD.funnel_id, NEW.funnel_id);
+    END
+    """,
+    """
+    CREATE TRIGGER stages_delete_layout AFTER DELETE ON stages BEGIN
+        UPDATE funnels SET layout = layout + 1 WHERE id = OLD.funnel_id;
+    END
+    """,
+    # SQLite runs no trigger from within its own statement (recursive triggers are off).
+    """
+    CREATE TRIGGER funnels_layout AFTER UPDATE ON funnels WHEN OLD.layout = NEW.layout BEGIN
+        UPDATE funnels SET layout = layout + 1 WHERE id = NEW.id;
+    END
+    """,
+]
+
+TRIGGERS = ["stages_insert_layout", "stages_update_layout", "stages_delete_layout"]
 
 
 def upgrade() -> None:
     with op.batch_alter_table("funnels") as funnels:
         funnels.add_column(sa.Column("layout", sa.Integer(), nullable=False, server_default="1"))
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(LOCKED_LAYOUT)
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    for statement in POSTGRESQL if postgresql else SQLITE:
+        op.execute(statement)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION crm_funnel_layout(uuid, uuid, bigint)")
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    for trigger in TRIGGERS:
+        op.execute(f"DROP TRIGGER {trigger}" + (" ON stages" if postgresql else ""))
+    op.execute("DROP TRIGGER funnels_layout" + (" ON funnels" if postgresql else ""))
+    if postgresql:
+        for function in (
+            "crm_funnel_changed()",
+            "crm_stages_changed()",
+            "crm_funnel_layout(uuid, uuid, bigint)",
+        ):
+            op.execute(f"DROP FUNCTION {function}")
     with op.batch_alter_table("funnels") as funnels:
         funnels.drop_column("layout")
