@@ -128,8 +128,22 @@ class FakeTokens(FakeRepository[ApiToken]):
 
 
 class FakeFunnels(FakeRepository[Any]):
+    """`read` remembers what it handed out: the SQL adapter may hand the same funnel to other
+    units of work, so a use case that changed one would change theirs. `check_reads` (at
+    commit) fails the test that does."""
+
+    def __init__(self, table: dict[Any, Any], kind: str, pending: dict[Any, Any | None]) -> None:
+        super().__init__(table, kind, pending)
+        self._read: list[tuple[Any, dict[str, Any]]] = []
+
     def read(self, company_id: Any, funnel_id: Any) -> Any:
-        return self.get(company_id, funnel_id)  # a copy of its own, as `get`'s
+        funnel = self.get(company_id, funnel_id)
+        self._read.append((funnel, attrs.asdict(funnel)))
+        return funnel
+
+    def check_reads(self) -> None:
+        for funnel, as_read in self._read:
+            assert attrs.asdict(funnel) == as_read, f"funnel {funnel.id} was changed after read"
 
     def with_stage(self, company_id: Any, stage_id: Any) -> Any:
         found = self._find(
@@ -547,6 +561,7 @@ class FakeUnitOfWork:
         self.rollback()
 
     def commit(self) -> None:
+        self.funnels.check_reads()
         merged = {name: dict(self.database.table(name)) for name in self._pending}
         for name, pending in self._pending.items():
             for key, value in pending.items():

@@ -272,3 +272,15 @@ def test_given_a_stage_name_over_255_chars_then_400_on_name(crm: Crm, anna: Acto
 
     assert (list(added.value.errors), list(renamed.value.errors)) == (["name"], ["name"])
     assert crm.funnel_of(anna, funnel.id).stage(stage.id).name == "Новый лид"
+
+
+def test_given_a_funnel_read_to_consult_when_it_is_changed_then_the_commit_fails_the_test(
+    crm: Crm, anna: Actor
+) -> None:
+    """The fakes hold use cases to `funnels.read`'s promise: what is read is not changed."""
+    funnel = crm.funnel(anna)
+    with crm.db.unit_of_work() as uow:
+        read = uow.funnels.read(anna.company_id, funnel.id)
+        read.ordered_stages[0].name = "Изменено"
+        with pytest.raises(AssertionError, match="changed after read"):
+            uow.commit()
