@@ -39,12 +39,22 @@ POSTGRESQL = [
     END
     $$
     """,
-    # A statement that writes stages moves each funnel it touched once.
+    # A statement that writes stages moves the funnels of its rows, as they were and as they
+    # are (an operator's UPDATE may move a stage to another funnel), once each. An INSERT has
+    # no rows as they were and a DELETE none as they are: each trigger names what it has.
     """
     CREATE FUNCTION crm_stages_changed() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        UPDATE funnels SET layout = layout + 1
-        WHERE id IN (SELECT DISTINCT funnel_id FROM changed);
+        IF TG_OP = 'INSERT' THEN
+            UPDATE funnels SET layout = layout + 1
+            WHERE id IN (SELECT funnel_id FROM new_stages);
+        ELSIF TG_OP = 'DELETE' THEN
+            UPDATE funnels SET layout = layout + 1
+            WHERE id IN (SELECT funnel_id FROM old_stages);
+        ELSE
+            UPDATE funnels SET layout = layout + 1
+            WHERE id IN (SELECT funnel_id FROM old_stages UNION SELECT funnel_id FROM new_stages);
+        END IF;
         RETURN NULL;
     END
     $$
@@ -52,10 +62,13 @@ POSTGRESQL = [
     *(
         f"""
         CREATE TRIGGER stages_{event.lower()}_layout AFTER {event} ON stages
-        REFERENCING {table} TABLE AS changed
-        FOR EACH STATEMENT EXECUTE FUNCTION crm_stages_changed()
+        REFERENCING {named} FOR EACH STATEMENT EXECUTE FUNCTION crm_stages_changed()
         """
-        for event, table in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
+        for event, named in (
+            ("INSERT", "NEW TABLE AS new_stages"),
+            ("UPDATE", "OLD TABLE AS old_stages NEW TABLE AS new_stages"),
+            ("DELETE", "OLD TABLE AS old_stages"),
+        )
     ),
     # An update of the funnel's own row that does not move the number itself moves it.
     """
@@ -96,7 +109,12 @@ SQLITE = [
     """,
 ]
 
-TRIGGERS = ["stages_insert_layout", "stages_update_layout", "stages_delete_layout"]
+TRIGGERS = {  # by the table each is on
+    "stages_insert_layout": "stages",
+    "stages_update_layout": "stages",
+    "stages_delete_layout": "stages",
+    "funnels_layout": "funnels",
+}
 
 
 def upgrade() -> None:
@@ -109,9 +127,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     postgresql = op.get_bind().dialect.name == "postgresql"
-    for trigger in TRIGGERS:
-        op.execute(f"DROP TRIGGER {trigger}" + (" ON stages" if postgresql else ""))
-    op.execute("DROP TRIGGER funnels_layout" + (" ON funnels" if postgresql else ""))
+    for trigger, table in TRIGGERS.items():
+        op.execute(f"DROP TRIGGER {trigger}" + (f" ON {table}" if postgresql else ""))
     if postgresql:
         for function in (
             "crm_funnel_changed()",
