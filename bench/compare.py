@@ -364,6 +364,66 @@ def measure(wrk: str, url: str, script: Path, connections: int, seconds: int) ->
     }
 
 
+# --- CPU per request, from /proc ----------------------------------------------------------------
+
+
+def _on_proc() -> bool:
+    return Path("/proc/self/stat").exists()
+
+
+Ticks = dict[int, int]  # CPU so far (user and system, in clock ticks) by process id
+
+
+def _ticks(pids: Sequence[int]) -> Ticks:
+    found = {}
+    for pid in pids:
+        with suppress(OSError):  # gone meanwhile
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            found[pid] = int(fields[11]) + int(fields[12])
+    return found
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command name) of every process this one can see."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with suppress(OSError):
+                name, _, rest = (entry / "stat").read_text().partition(" (")[2].rpartition(")")
+                found.append((int(entry.name), int(rest.split()[1]), name))
+    return found
+
+
+def _spent(before: Ticks, after: Ticks) -> int:
+    """Ticks spent between two readings; a process started in between counts whole."""
+    return sum(ticks - before.get(pid, 0) for pid, ticks in after.items())
+
+
+@attrs.frozen
+class CpuMeter:
+    """Counts the CPU a server's workers and the local PostgreSQL's processes spend on a wrk
+    run, per request: a figure the machine's other load moves less than it moves throughput.
+    Without /proc, or with PostgreSQL on another host, the side it cannot see reads None."""
+
+    server: Server
+
+    def read(self) -> tuple[Ticks, Ticks]:
+        listed = _processes()
+        workers = [pid for pid, parent, _ in listed if parent == self.server.process.pid]
+        return _ticks(workers), _ticks([pid for pid, _, name in listed if name == "postgres"])
+
+    def per_request(self, before: tuple[Ticks, Ticks], requests: int) -> dict[str, float | None]:
+        after = self.read()
+        ms_a_tick = 1000 / os.sysconf("SC_CLK_TCK")
+
+        def share(side: int) -> float | None:
+            if not after[side] or not requests:
+                return None
+            return round(_spent(before[side], after[side]) * ms_a_tick / requests, 2)
+
+        return {"worker_cpu_ms": share(0), "postgres_cpu_ms": share(1)}
+
+
 def drive(
     wrk: str,
     servers: Sequence[Server],
@@ -374,8 +434,10 @@ def drive(
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Each endpoint on each server at each concurrency, `rounds` times, the servers taking
     turns so that the machine's other load falls on both alike; of each server's runs, the one
-    with the median throughput is kept (with every run's throughput beside it)."""
+    with the median throughput is kept (with every run's throughput beside it), and with it
+    the CPU its requests cost."""
     figures: dict[str, dict[str, dict[str, Any]]] = {}
+    meters = {server.name: CpuMeter(server) for server in servers} if _on_proc() else {}
     with tempfile.TemporaryDirectory() as scripts:
         for endpoint in measured:
             script = lua_script(endpoint, token, Path(scripts))
@@ -386,9 +448,13 @@ def drive(
                 runs: dict[str, list[dict[str, Any]]] = {server.name: [] for server in servers}
                 for _ in range(rounds):
                     for server in servers:
-                        runs[server.name].append(
-                            measure(wrk, server.base + endpoint.path, script, connections, seconds)
-                        )
+                        url = server.base + endpoint.path
+                        meter = meters.get(server.name)
+                        before = meter.read() if meter else ({}, {})
+                        run = measure(wrk, url, script, connections, seconds)
+                        if meter:
+                            run.update(meter.per_request(before, run["requests"]))
+                        runs[server.name].append(run)
                 for server in servers:
                     result = _median_run(runs[server.name])
                     figures[endpoint.label][server.name][f"c{connections}"] = result
@@ -426,8 +492,9 @@ def table(report: dict[str, Any]) -> str:
     ]
     sql = [
         "| endpoint | product statements (pool checkouts) | floor statements "
-        "| CPU ms per request in process, product / floor |",
-        "|---|---|---|---|",
+        "| CPU ms per request in process, product / floor "
+        "| CPU ms per request under wrk at c=8, workers + PostgreSQL: product / floor |",
+        "|---|---|---|---|---|",
     ]
     for item in report["endpoints"]:
         product, floor_figures = item["product"], item["floor"]
@@ -451,9 +518,18 @@ def table(report: dict[str, Any]) -> str:
         sql.append(
             f"| {item['endpoint']} | {product['statements']} ({product['checkouts']}) "
             f"| {floor_figures['statements']} "
-            f"| {product['cpu_ms']} / {floor_figures['cpu_ms']} |"
+            f"| {product['cpu_ms']} / {floor_figures['cpu_ms']} "
+            f"| {_served_cpu(product['c8'])} / {_served_cpu(floor_figures['c8'])} |"
         )
     return "\n".join([*rows, "", *latency, "", *sql])
+
+
+def _served_cpu(figures: dict[str, Any]) -> str:
+    """`workers + PostgreSQL` CPU ms of a run (`-` for a side not measured)."""
+    workers, postgres = figures.get("worker_cpu_ms"), figures.get("postgres_cpu_ms")
+    if workers is None or postgres is None:
+        return " + ".join("-" if part is None else f"{part:.2f}" for part in (workers, postgres))
+    return f"{workers:.2f} + {postgres:.2f} = {workers + postgres:.2f}"
 
 
 def run(server_url: str, wrk: str, seconds: int, rounds: int) -> dict[str, Any]:
