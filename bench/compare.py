@@ -367,59 +367,77 @@ def measure(wrk: str, url: str, script: Path, connections: int, seconds: int) ->
 # --- CPU per request, from /proc ----------------------------------------------------------------
 
 
-def _on_proc() -> bool:
-    return Path("/proc/self/stat").exists()
+@attrs.frozen
+class Family:
+    """A process's children's CPU so far by pid, and what its reaped children spent: CPU in
+    clock ticks, user and system."""
+
+    children: dict[int, int]
+    reaped: int
 
 
-Ticks = dict[int, int]  # CPU so far (user and system, in clock ticks) by process id
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (None: no such process)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
 
 
-def _ticks(pids: Sequence[int]) -> Ticks:
-    found = {}
-    for pid in pids:
-        with suppress(OSError):  # gone meanwhile
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-            found[pid] = int(fields[11]) + int(fields[12])
-    return found
-
-
-def _processes() -> list[tuple[int, int, str]]:
-    """(pid, parent pid, command name) of every process this one can see."""
-    found = []
+def _family(parent: int) -> Family | None:
+    """None when /proc does not show `parent` (no /proc, or another host's process)."""
+    own = _stat(parent)
+    if own is None:
+        return None
+    children = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with suppress(OSError):
-                name, _, rest = (entry / "stat").read_text().partition(" (")[2].rpartition(")")
-                found.append((int(entry.name), int(rest.split()[1]), name))
-    return found
+        fields = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None and int(fields[1]) == parent:
+            children[int(entry.name)] = int(fields[11]) + int(fields[12])  # utime + stime
+    return Family(children, int(own[13]) + int(own[14]))  # cutime + cstime
 
 
-def _spent(before: Ticks, after: Ticks) -> int:
-    """Ticks spent between two readings; a process started in between counts whole."""
-    return sum(ticks - before.get(pid, 0) for pid, ticks in after.items())
+def _spent(before: Family, after: Family) -> int:
+    """Ticks a family spent between two readings. A child that exited in between is counted
+    by what its parent reaped (its whole life), less what it had spent before."""
+    living = sum(ticks - before.children.get(pid, 0) for pid, ticks in after.children.items())
+    gone = sum(ticks for pid, ticks in before.children.items() if pid not in after.children)
+    return living + after.reaped - before.reaped - gone
+
+
+def postmaster(dsn: str) -> int | None:
+    """The pid of the PostgreSQL server that `dsn` reaches, when this machine's /proc shows
+    it: the parent of a backend of ours."""
+    with psycopg.connect(dsn) as connection:
+        row = connection.execute("SELECT pg_backend_pid()").fetchone()
+    fields = _stat(row[0]) if row else None
+    return int(fields[1]) if fields is not None else None
 
 
 @attrs.frozen
 class CpuMeter:
-    """Counts the CPU a server's workers and the local PostgreSQL's processes spend on a wrk
-    run, per request: a figure the machine's other load moves less than it moves throughput.
-    Without /proc, or with PostgreSQL on another host, the side it cannot see reads None."""
+    """Counts the CPU a server's workers and PostgreSQL's processes (all of that server's,
+    whatever the database) spend on a wrk run, per request: a figure the machine's other
+    load moves less than it moves throughput. A side /proc does not show reads None."""
 
     server: Server
+    postgres: int | None  # the postmaster's pid
 
-    def read(self) -> tuple[Ticks, Ticks]:
-        listed = _processes()
-        workers = [pid for pid, parent, _ in listed if parent == self.server.process.pid]
-        return _ticks(workers), _ticks([pid for pid, _, name in listed if name == "postgres"])
+    def read(self) -> tuple[Family | None, Family | None]:
+        postgres = _family(self.postgres) if self.postgres is not None else None
+        return _family(self.server.process.pid), postgres
 
-    def per_request(self, before: tuple[Ticks, Ticks], requests: int) -> dict[str, float | None]:
+    def per_request(
+        self, before: tuple[Family | None, Family | None], requests: int
+    ) -> dict[str, float | None]:
         after = self.read()
         ms_a_tick = 1000 / os.sysconf("SC_CLK_TCK")
 
         def share(side: int) -> float | None:
-            if not after[side] or not requests:
+            first, last = before[side], after[side]
+            if first is None or last is None or not requests:
                 return None
-            return round(_spent(before[side], after[side]) * ms_a_tick / requests, 2)
+            return round(_spent(first, last) * ms_a_tick / requests, 2)
 
         return {"worker_cpu_ms": share(0), "postgres_cpu_ms": share(1)}
 
@@ -431,13 +449,15 @@ def drive(
     token: str,
     seconds: int,
     rounds: int,
+    postgres: int | None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Each endpoint on each server at each concurrency, `rounds` times, the servers taking
     turns so that the machine's other load falls on both alike; of each server's runs, the one
     with the median throughput is kept (with every run's throughput beside it), and with it
-    the CPU its requests cost."""
+    the CPU its requests cost the server's workers and the PostgreSQL server whose postmaster
+    is `postgres` (CpuMeter)."""
     figures: dict[str, dict[str, dict[str, Any]]] = {}
-    meters = {server.name: CpuMeter(server) for server in servers} if _on_proc() else {}
+    meters = {server.name: CpuMeter(server, postgres) for server in servers}
     with tempfile.TemporaryDirectory() as scripts:
         for endpoint in measured:
             script = lua_script(endpoint, token, Path(scripts))
@@ -449,11 +469,10 @@ def drive(
                 for _ in range(rounds):
                     for server in servers:
                         url = server.base + endpoint.path
-                        meter = meters.get(server.name)
-                        before = meter.read() if meter else ({}, {})
+                        meter = meters[server.name]
+                        before = meter.read()
                         run = measure(wrk, url, script, connections, seconds)
-                        if meter:
-                            run.update(meter.per_request(before, run["requests"]))
+                        run.update(meter.per_request(before, run["requests"]))
                         runs[server.name].append(run)
                 for server in servers:
                     result = _median_run(runs[server.name])
@@ -561,7 +580,9 @@ def run(server_url: str, wrk: str, seconds: int, rounds: int) -> dict[str, Any]:
             for label, listed in answers.items():
                 for difference in listed[:10]:
                     print(f"  answers differ, {label}: {difference}", flush=True)
-            figures = drive(wrk, servers, measured, token, seconds, rounds)
+            figures = drive(
+                wrk, servers, measured, token, seconds, rounds, postmaster(database.dsn)
+            )
         finally:
             for server in servers:
                 server.stop()
