@@ -407,11 +407,20 @@ def _spent(before: Family, after: Family) -> int:
 
 def postmaster(dsn: str) -> int | None:
     """The pid of the PostgreSQL server that `dsn` reaches, when this machine's /proc shows
-    it: the parent of a backend of ours."""
+    it: the parent of a backend of ours. (A server on another host has its own pids: one
+    that names a process here names some other program.)"""
     with psycopg.connect(dsn) as connection:
         row = connection.execute("SELECT pg_backend_pid()").fetchone()
-    fields = _stat(row[0]) if row else None
+        backend = row[0] if row else None
+        fields = _stat(backend) if backend is not None and _is_postgres(backend) else None
     return int(fields[1]) if fields is not None else None
+
+
+def _is_postgres(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
+    except OSError:
+        return False
 
 
 @attrs.frozen
