@@ -98,10 +98,11 @@ class Container(containers.DeclarativeContainer):
         db=providers.Object(_no_waking),
         dramatiq=providers.Singleton(DramatiqWaker, settings.broker_url),
     )
-    # The use cases take a callable that opens a new unit of work per call.
-    uow = providers.Singleton(unit_of_work_factory, engine, wake=waker)
     # Reads share one autocommit connection per request (see crm_adapters.sql.reads).
     reads = providers.Singleton(ReadConnections, engine)
+    # The use cases take a callable that opens a new unit of work per call; a
+    # create's write reads back the detail its answer needs into the request's reads' scope.
+    uow = providers.Singleton(unit_of_work_factory, engine, wake=waker, reads=reads)
     read_model = providers.Singleton(
         SqlReadModel, engine=engine, public_url=settings.public_url, reads=reads
     )

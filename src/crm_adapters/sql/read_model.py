@@ -26,7 +26,8 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 
 from crm_adapters.sql import tables
 from crm_adapters.sql.reads import ReadConnections
@@ -684,6 +685,29 @@ def _build_rows(fields: Mapping[str, Field], result: Iterable[Any]) -> RowList:
     return rows
 
 
+def detail_of_written(resource: Resource, written: FromClause) -> Select[Any]:
+    """The detail of `resource`, its row read from `written` in place of its table: for a row
+    that a statement inserts and returns whole (a CTE of `INSERT … RETURNING`), which the
+    statement's own snapshot of the table does not hold yet. Read by `rows_of`."""
+    spec = LIST_SPECS[resource]
+
+    def swap(element: Any, **_: Any) -> Any:
+        if element is spec.table:
+            return written
+        if isinstance(element, ColumnClause) and element.table is spec.table:
+            return written.c[element.key]
+        return None
+
+    detail: Any = select(*_select_fields(spec.fields)).select_from(spec.source)
+    swapped: Select[Any] = visitors.replacement_traverse(detail, {}, swap)
+    return swapped
+
+
+def rows_of(resource: Resource, result: Iterable[Any]) -> RowList:
+    """The rows of `resource` from what `detail_of_written`'s statement returned."""
+    return _build_rows(LIST_SPECS[resource].fields, result)
+
+
 def _conditions(
     spec: ListSpec, company_id: CompanyId, query: ListQuery, region: Callable[[], str]
 ) -> list[Any]:
@@ -858,6 +882,9 @@ class SqlReadModel:
         key = _as_uuid(object_id)
         if key is None:
             raise NotFound(spec.kind)
+        written = self.reads.take_written((resource, company_id, key))
+        if written is not None:  # as this request's own write just read it back
+            return written
         with self.reads.connect() as connection:
             rows = self._rows(
                 connection, resource, spec, self._detail[resource], company=company_id, key=key

@@ -4,11 +4,15 @@ A read needs no transaction of its own: under READ COMMITTED each statement sees
 committed before it began whether or not a BEGIN came first. So reads run in autocommit mode,
 which spares the BEGIN and ROLLBACK round trips; and within a scope (one HTTP request), every
 read uses the same pooled connection, taken at the first read and given back at the end.
+
+A scope also keeps the row its latest commit read back (`committed`): on PostgreSQL the
+statement that inserts a new lead or deal reads back its detail too, and the detail read that
+follows in the same request (the 201's body) takes that row instead of asking again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -16,12 +20,14 @@ import attrs
 from sqlalchemy import Connection, Engine, bindparam, select
 
 from crm_adapters.sql import tables as t
+from crm_core.ports import Row
 from crm_core.tenancy import Credential
 
 
 @attrs.define
 class _Scope:
     connection: Connection | None = None
+    written: tuple[Hashable, Row] | None = None  # the latest commit's row, under its key
 
 
 class ReadConnections:
@@ -44,6 +50,22 @@ class ReadConnections:
         if scope.connection is None:
             scope.connection = self._open()
         yield scope.connection
+
+    def committed(self, written: tuple[Hashable, Row] | None) -> None:
+        """A commit in this scope: the row it read back, under its key, or None. Either way
+        it replaces the row an earlier commit kept, which may be stale now."""
+        scope = self._scope.get()
+        if scope is not None:
+            scope.written = written
+
+    def take_written(self, key: Hashable) -> Row | None:
+        """The row the scope's latest commit read back under `key`, once: a later read asks
+        the database."""
+        scope = self._scope.get()
+        if scope is None or scope.written is None or scope.written[0] != key:
+            return None
+        row, scope.written = scope.written[1], None
+        return row
 
     def begin_scope(self) -> object:
         """Starts a scope in this context (no connection is taken until a read needs one);

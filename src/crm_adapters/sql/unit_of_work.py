@@ -34,10 +34,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, joinedload, make_transient_to_detached, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql import Select
 
 from crm_adapters.sql import tables
 from crm_adapters.sql.jobs import SqlJobs, SqlTouches
 from crm_adapters.sql.mapping import start_mappers
+from crm_adapters.sql.read_model import detail_of_written, rows_of
+from crm_adapters.sql.reads import ReadConnections
 from crm_core.activity import Activity
 from crm_core.contact import Contact
 from crm_core.deal import Deal
@@ -70,6 +73,8 @@ from crm_core.ports import (
     LeadRepository,
     MessageRepository,
     Occupancy,
+    Resource,
+    Row,
     TokenRepository,
     TouchLog,
     UserRepository,
@@ -965,10 +970,12 @@ class SqlUnitOfWork:
         session_factory: sessionmaker[Session],
         wake: Callable[[list[object]], None],
         layouts: FunnelLayouts,
+        reads: ReadConnections | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._wake = wake
         self._layouts = layouts
+        self._reads = reads
 
     def __enter__(self) -> Self:
         self.session = session = self._session_factory()
@@ -1007,9 +1014,16 @@ class SqlUnitOfWork:
         with translated_errors(self.session):
             inserted, rows = _insert_new_tracked(self.session)
             self.session.flush()
-            _write(self.session, rows, _revision_bumps(self.session))
+            answer = _answered(inserted) if self._reads is not None else None
+            detail = _write(self.session, rows, _revision_bumps(self.session), answer)
             self.session.commit()
         _track(self.session, inserted)
+        if self._reads is not None:
+            written = None
+            if detail is not None:
+                entity = inserted[0]
+                written = ((answer, entity.company_id, entity.id), detail)
+            self._reads.committed(written)
         enqueued, self._jobs.enqueued = self._jobs.enqueued, []
         if enqueued:  # only now do the rows exist for a worker to see
             self._wake(enqueued)
@@ -1058,28 +1072,48 @@ class _Row(NamedTuple):
     values: dict[str, Any]
 
 
-def _write(session: Session, inserts: list[_Row], bumps: list[_Row]) -> None:
+def _answered(inserted: list[Any]) -> Resource | None:
+    """Whose detail the write reads back: a lone new lead's or deal's (a use case creating
+    one answers with it)."""
+    if len(inserted) != 1:
+        return None
+    return Resource.LEADS if isinstance(inserted[0], Lead) else Resource.DEALS
+
+
+def _write(
+    session: Session, inserts: list[_Row], bumps: list[_Row], answer: Resource | None = None
+) -> Row | None:
     """Rows inserted directly, then the revision bumps, in order. PostgreSQL takes up to
     ROWS_A_STATEMENT inserts and the first bump in one statement: all but the last as
     data-modifying WITH clauses of the last. Its foreign keys are deferred to the commit, so a
     stay may name the lead beside it. A new lead, its first stay and its funnel's revision
     are one round trip where they were three. Further bumps follow in one executemany: in one
     statement PostgreSQL runs WITH clauses in no set order, and the bumps keep the order of
-    their funnels' ids."""
+    their funnels' ids.
+
+    With `answer` (the first row being a new lead or deal), PostgreSQL's first statement
+    returns that row's detail, as the read model gives it: the request answers its create
+    from there, without a statement of its own (elsewhere the detail is read afterwards)."""
     dialect = session.get_bind().dialect.name
     step = ROWS_A_STATEMENT if dialect == "postgresql" else 1
+    answer = answer if dialect == "postgresql" else None
+    detail = None
     together = [*inserts, *bumps[:1]]
     for start in range(0, len(together), step):
         chunk = together[start : start + step]
         shapes = tuple((row.table, tuple(row.values)) for row in chunk)
         values = {f"w{n}_{key}": v for n, row in enumerate(chunk) for key, v in row.values.items()}
-        _core(session).execute(_statement_of(dialect, shapes), values)
+        returns = answer if start == 0 else None
+        result = _core(session).execute(_statement_of(dialect, shapes, returns), values)
+        if returns is not None:
+            detail = rows_of(returns, result)[0]
     if bumps[1:]:
         shape = (bumps[1].table, tuple(bumps[1].values))
         _core(session).execute(
             _statement_of(dialect, (shape,)),
             [{f"w0_{key}": v for key, v in bump.values.items()} for bump in bumps[1:]],
         )
+    return detail
 
 
 @functools.cache
@@ -1099,9 +1133,21 @@ def _written(dialect: str, table: Table, columns: tuple[str, ...], prefix: str) 
 
 
 @functools.lru_cache(maxsize=256)
-def _statement_of(dialect: str, shapes: tuple[tuple[Table, tuple[str, ...]], ...]) -> Any:
-    """Rows of these shapes in one statement, the values of the n-th bound with prefix `wn_`."""
+def _statement_of(
+    dialect: str,
+    shapes: tuple[tuple[Table, tuple[str, ...]], ...],
+    answer: Resource | None = None,
+) -> Any:
+    """Rows of these shapes in one statement, the values of the n-th bound with prefix `wn_`;
+    with `answer`, the statement returns the first row's detail (all the writes its WITH
+    clauses, the first returning its row whole)."""
     *first, last = (_written(dialect, *shape, f"w{n}_") for n, shape in enumerate(shapes))
+    if answer is not None:
+        written = first[0].returning(*shapes[0][0].c).cte("write_0") if first else None
+        assert written is not None, "a lead or deal is written with its first stay"
+        steps = [written, *(step.cte(f"write_{n}") for n, step in enumerate([*first, last]) if n)]
+        detail: Select[Any] = detail_of_written(answer, written).add_cte(*steps)
+        return detail
     return (
         last.add_cte(*(step.cte(f"write_{n}") for n, step in enumerate(first))) if first else last
     )
@@ -1121,11 +1167,14 @@ def _no_waking(_: list[object]) -> None:
 
 
 def unit_of_work_factory(
-    engine: Engine, wake: Callable[[list[object]], None] = _no_waking
+    engine: Engine,
+    wake: Callable[[list[object]], None] = _no_waking,
+    reads: ReadConnections | None = None,
 ) -> Callable[[], SqlUnitOfWork]:
     """What the use cases take as `uow`: a new SqlUnitOfWork per call, on `engine`; `wake`
     is told the ids of the jobs each commit enqueued (a broker's waker, or the inline
-    runner)."""
+    runner). With `reads`, the detail a new lead's or deal's write read back is kept in the
+    reads' scope, for the read model to answer the create with (see `_write`)."""
     start_mappers()
     # expire_on_commit=False: use cases read ids and fields after commit without a reload.
     # autoflush=False: every flush happens in commit() or the occupancy checks, where the
@@ -1135,6 +1184,6 @@ def unit_of_work_factory(
     layouts = FunnelLayouts()
 
     def make() -> SqlUnitOfWork:
-        return SqlUnitOfWork(sessions, wake, layouts)
+        return SqlUnitOfWork(sessions, wake, layouts, reads)
 
     return make
