@@ -87,23 +87,30 @@ def _postgres_bounds(max_wait: float | None, query: Mapping[str, Any]) -> dict[s
 
 
 class _Description(Sequence[Column]):
-    """A result's `Cursor.description`, its columns built when first read."""
+    """A result's `Cursor.description`, its columns built when first read (and the result let
+    go of then)."""
 
-    __slots__ = ("_columns", "_cursor", "_result")
+    __slots__ = ("_columns", "_count", "_cursor", "_result")
 
     def __init__(self, cursor: psycopg.Cursor[Any], result: PGresult) -> None:
-        self._cursor, self._result = cursor, result
+        self._cursor: psycopg.Cursor[Any] | None = cursor
+        self._result: PGresult | None = result
+        self._count = result.nfields
         self._columns: list[Column] | None = None
 
     def __len__(self) -> int:
-        return self._result.nfields
+        return self._count
 
     @overload
     def __getitem__(self, index: int) -> Column: ...
     @overload
     def __getitem__(self, index: slice) -> list[Column]: ...
     def __getitem__(self, index: int | slice) -> Column | list[Column]:
+        return self._built()[index]
+
+    def _built(self) -> list[Column]:
         if self._columns is None:
+            assert self._cursor is not None
             # What psycopg's Column reads from a cursor, for this result: the cursor's own
             # result is its latest statement's.
             source: Any = SimpleNamespace(
@@ -111,8 +118,17 @@ class _Description(Sequence[Column]):
                 adapters=self._cursor.adapters,
                 _encoding=self._cursor.connection.info.encoding,
             )
-            self._columns = [Column(source, field) for field in range(len(self))]
-        return self._columns[index]
+            self._columns = [Column(source, field) for field in range(self._count)]
+            self._cursor = self._result = None
+        return self._columns
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == other if isinstance(other, Sequence) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._built())
 
 
 _ROWS = (ExecStatus.TUPLES_OK, ExecStatus.SINGLE_TUPLE, ExecStatus.TUPLES_CHUNK)
@@ -122,9 +138,11 @@ class _Cursor(psycopg.Cursor[Any]):
     """psycopg's cursor, its `description`'s columns built when read.
 
     psycopg builds a Column object per field whenever `description` is asked for. SQLAlchemy
-    asks after every statement, but reads the columns only the first time a compiled
-    statement runs (it keeps the result's metadata after): otherwise it only tells a result
-    with rows from one without. A row of 25 columns cost about 40 µs of CPU to describe.
+    asks after every statement, but for a compiled statement reads the columns only the first
+    time it runs (it keeps the result's metadata after; `text()` and driver SQL are described
+    each time): otherwise it only tells a result with rows from one without. The columns
+    rely on psycopg's Column reading `pgresult`, `adapters` and `_encoding` from what it is
+    given (tests/integration/sql/test_cursor_description.py compares them with psycopg's).
     """
 
     @property

@@ -688,7 +688,8 @@ def _build_rows(fields: Mapping[str, Field], result: Iterable[Any]) -> RowList:
 def detail_of_written(resource: Resource, written: FromClause) -> Select[Any]:
     """The detail of `resource`, its row read from `written` in place of its table: for a row
     that a statement inserts and returns whole (a CTE of `INSERT … RETURNING`), which the
-    statement's own snapshot of the table does not hold yet. Read by `rows_of`."""
+    statement's own snapshot of the table does not hold yet. Read by `rows_of`. For leads
+    and deals, whose fields the read model takes from LIST_SPECS unchanged."""
     spec = LIST_SPECS[resource]
 
     def swap(element: Any, **_: Any) -> Any:
@@ -698,9 +699,19 @@ def detail_of_written(resource: Resource, written: FromClause) -> Select[Any]:
             return written.c[element.key]
         return None
 
-    detail: Any = select(*_select_fields(spec.fields)).select_from(spec.source)
-    swapped: Select[Any] = visitors.replacement_traverse(detail, {}, swap)
+    swapped: Select[Any] = visitors.replacement_traverse(_row_columns(spec), {}, swap)
     return swapped
+
+
+def _row_columns(spec: ListSpec) -> Any:
+    """A resource's row columns over its joins: a statement adds its conditions."""
+    return select(*_select_fields(spec.fields)).select_from(spec.source)
+
+
+def detail_key(resource: Resource, company_id: CompanyId, object_id: object) -> Hashable:
+    """What a detail read back by a write is kept under (crm_adapters.sql.reads), and found
+    by: the company is part of it, so that no other company's read is answered with it."""
+    return (resource, company_id, object_id)
 
 
 def rows_of(resource: Resource, result: Iterable[Any]) -> RowList:
@@ -787,10 +798,7 @@ class SqlReadModel:
             ),
         }
         # Each resource's row columns over its joins, built once: a request adds its conditions.
-        self._rows_from = {
-            resource: select(*_select_fields(spec.fields)).select_from(spec.source)
-            for resource, spec in self.specs.items()
-        }
+        self._rows_from = {resource: _row_columns(spec) for resource, spec in self.specs.items()}
         # And the whole statement of a detail, which takes only parameters.
         self._detail = {
             resource: self._rows_from[resource].where(
@@ -882,7 +890,7 @@ class SqlReadModel:
         key = _as_uuid(object_id)
         if key is None:
             raise NotFound(spec.kind)
-        written = self.reads.take_written((resource, company_id, key))
+        written = self.reads.take_written(detail_key(resource, company_id, key))
         if written is not None:  # as this request's own write just read it back
             return written
         with self.reads.connect() as connection:

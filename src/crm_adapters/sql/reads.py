@@ -51,6 +51,9 @@ class ReadConnections:
             scope.connection = self._open()
         yield scope.connection
 
+    def in_scope(self) -> bool:
+        return self._scope.get() is not None
+
     def committed(self, written: tuple[Hashable, Row] | None) -> None:
         """A commit in this scope: the row it read back, under its key, or None. Either way
         it replaces the row an earlier commit kept, which may be stale now."""

@@ -39,7 +39,7 @@ from sqlalchemy.sql import Select
 from crm_adapters.sql import tables
 from crm_adapters.sql.jobs import SqlJobs, SqlTouches
 from crm_adapters.sql.mapping import start_mappers
-from crm_adapters.sql.read_model import detail_of_written, rows_of
+from crm_adapters.sql.read_model import detail_key, detail_of_written, rows_of
 from crm_adapters.sql.reads import ReadConnections
 from crm_core.activity import Activity
 from crm_core.contact import Contact
@@ -1014,15 +1014,17 @@ class SqlUnitOfWork:
         with translated_errors(self.session):
             inserted, rows = _insert_new_tracked(self.session)
             self.session.flush()
-            answer = _answered(inserted) if self._reads is not None else None
+            # A detail read back is for a read in this scope: outside one, nobody takes it.
+            keeps = self._reads is not None and self._reads.in_scope()
+            answer = _answered(inserted) if keeps else None
             detail = _write(self.session, rows, _revision_bumps(self.session), answer)
             self.session.commit()
         _track(self.session, inserted)
         if self._reads is not None:
             written = None
-            if detail is not None:
+            if answer is not None and detail is not None:
                 entity = inserted[0]
-                written = ((answer, entity.company_id, entity.id), detail)
+                written = (detail_key(answer, entity.company_id, entity.id), detail)
             self._reads.committed(written)
         enqueued, self._jobs.enqueued = self._jobs.enqueued, []
         if enqueued:  # only now do the rows exist for a worker to see
@@ -1065,8 +1067,8 @@ def _revision_bumps(session: Session) -> list[_Row]:
 
 
 class _Row(NamedTuple):
-    """A row written with nothing read back: inserted, or in the funnel revision slots, added
-    to (one more on its revision)."""
+    """A row written directly: inserted, or in the funnel revision slots, added to (one more
+    on its revision)."""
 
     table: Table
     values: dict[str, Any]
@@ -1106,7 +1108,9 @@ def _write(
         returns = answer if start == 0 else None
         result = _core(session).execute(_statement_of(dialect, shapes, returns), values)
         if returns is not None:
-            detail = rows_of(returns, result)[0]
+            # No row when another transaction deleted the contact, funnel or stage after this
+            # one checked them: the commit's foreign key check then refuses the lead.
+            detail = next(iter(rows_of(returns, result)), None)
     if bumps[1:]:
         shape = (bumps[1].table, tuple(bumps[1].values))
         _core(session).execute(
@@ -1141,13 +1145,13 @@ def _statement_of(
     """Rows of these shapes in one statement, the values of the n-th bound with prefix `wn_`;
     with `answer`, the statement returns the first row's detail (all the writes its WITH
     clauses, the first returning its row whole)."""
-    *first, last = (_written(dialect, *shape, f"w{n}_") for n, shape in enumerate(shapes))
+    steps = [_written(dialect, *shape, f"w{n}_") for n, shape in enumerate(shapes)]
     if answer is not None:
-        written = first[0].returning(*shapes[0][0].c).cte("write_0") if first else None
-        assert written is not None, "a lead or deal is written with its first stay"
-        steps = [written, *(step.cte(f"write_{n}") for n, step in enumerate([*first, last]) if n)]
-        detail: Select[Any] = detail_of_written(answer, written).add_cte(*steps)
+        steps[0] = steps[0].returning(*shapes[0][0].c)
+        clauses = [step.cte(f"write_{n}") for n, step in enumerate(steps)]
+        detail: Select[Any] = detail_of_written(answer, clauses[0]).add_cte(*clauses)
         return detail
+    *first, last = steps
     return (
         last.add_cte(*(step.cte(f"write_{n}") for n, step in enumerate(first))) if first else last
     )

@@ -66,7 +66,7 @@ def test_no_rows_no_description(engine: Engine) -> None:
         cursor.execute("SET LOCAL statement_timeout = 1000")
         assert cursor.description is None
         cursor.execute("SELECT")  # rows of no columns: described, and empty
-        assert cursor.description is not None and len(cursor.description) == 0
+        assert cursor.description == []
 
 
 def test_results_read_through_sqlalchemy(engine: Engine) -> None:

@@ -14,7 +14,8 @@ from sqlalchemy import Engine
 from crm_adapters.sql.read_model import SqlReadModel
 from crm_adapters.sql.reads import ReadConnections
 from crm_adapters.sql.unit_of_work import SqlUnitOfWork, unit_of_work_factory
-from crm_core.errors import NotFound
+from crm_core.errors import Conflict, NotFound
+from crm_core.lead import Lead
 from crm_core.ports import Resource, Row
 from crm_core.services.pipeline import ChangeLead, ConvertLead, CreateDeal, CreateLead
 from crm_core.values import Money, Probability
@@ -148,6 +149,41 @@ def test_another_companys_read_is_not_answered_from_it(
         with pytest.raises(NotFound):  # nor under another resource's name
             scoped.detail(Resource.DEALS, world.company_id, lead_id)
         assert scoped.detail(Resource.LEADS, world.company_id, lead_id)["id"] == lead_id
+
+
+def test_a_lead_whose_contact_went_meanwhile_is_refused(
+    reads: ReadConnections, world: World
+) -> None:
+    # Deleted by another transaction after this one's checks: the write's detail finds no
+    # contact to join, and the commit's foreign key check refuses the lead, as without it.
+    funnel_id, contact_id = world.funnels.create_funnel(world.admin, "Продажи"), world.contact()
+    with reads.scope(), world.uow() as unit:
+        lead = Lead.open(
+            company_id=world.company_id,
+            contact_id=contact_id,
+            funnel=unit.funnels.read(world.company_id, funnel_id),
+            title="Сайт",
+            now=world.clock.now(),
+        )
+        unit.leads.save(lead)
+        world.contacts.delete_contact(world.admin, contact_id)
+        with pytest.raises(Conflict):
+            unit.commit()
+    with world.uow() as unit, pytest.raises(NotFound):
+        unit.leads.get(world.company_id, lead.id)
+
+
+def test_only_a_write_in_a_scope_reads_its_detail_back(
+    engine: Engine, reads: ReadConnections, world: World
+) -> None:
+    with recording(engine) as alone:
+        a_lead(world)
+    with reads.scope(), recording(engine) as scoped:
+        a_lead(world)
+    assert not [statement for statement in alone if "RETURNING" in statement]
+    assert len([statement for statement in scoped if "RETURNING" in statement]) == (
+        1 if answered_by_the_write(engine) else 0
+    )
 
 
 def test_outside_a_scope_nothing_is_kept(
