@@ -52,6 +52,8 @@ class ReadConnections:
         yield scope.connection
 
     def in_scope(self) -> bool:
+        """Whether this context is in a scope: only then is a row read back by a commit
+        taken by a later read."""
         return self._scope.get() is not None
 
     def committed(self, written: tuple[Hashable, Row] | None) -> None:
